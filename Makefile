@@ -1,0 +1,55 @@
+# Two commands for a new machine: `make run` (local stack) and `make test`.
+# Both create .venv and install what they need on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | cksum | cut -d' ' -f1)
+PYTEST_WORKERS ?= 2
+BUSINESS ?= demo
+ROLE ?= admin
+SUB ?=
+
+.PHONY: install run test lint fmt typecheck unit openapi token import bench fuzz clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+run: install ## start the local stack on 127.0.0.1:3000
+	$(PY) -m local
+
+test: install lint ## lint, type-check, then every test (unit, integration, local stack)
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy shared functions local
+
+fmt: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+openapi: install ## regenerate openapi.json from the handlers' routes
+	$(PY) -m local.openapi > openapi.json
+
+token: install ## print a local JWT: make token BUSINESS=demo ROLE=admin [SUB=...]
+	@$(PY) -m local.token --business "$(BUSINESS)" --role "$(ROLE)" $(if $(SUB),--sub "$(SUB)")
+
+import: install ## upload a CSV to the running local stack: make import FILE=customers.csv
+	$(PY) -m local.import_cli "$(FILE)"
+
+bench: install ## run every benchmark under bench/ and print one table
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .local .mypy_cache .ruff_cache

@@ -1,0 +1,209 @@
+"""The HTTP adapter shared by the API handlers: resolver, auth dependency, error mapping.
+
+Domain errors become HTTP responses here and nowhere else. The error body is always
+`{"error": {"code", "message", "details"}}` (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from loyalty import errors
+from loyalty.auth import Principal, principal_from_claims
+from loyalty.observability import logger
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.ValidationFailed: 422,
+    errors.Throttled: 429,
+}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+
+
+def _status_for(exc: errors.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    # ("body", "customers", 3, "email") -> "customers[3].email"; drop the location kind.
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += ("." if name else "") + str(part)
+    return name or (str(loc[0]) if loc else "body")
+
+
+def validation_fields(errs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": _field_name(e.get("loc", ())),
+            "message": str(e.get("msg", "invalid")),
+            "type": e.get("type"),
+        }
+        for e in errs
+    ]
+
+
+def _handle_validation(exc: RequestValidationError) -> Response:
+    errs = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errs):
+        return error_response(400, "malformed_json", "request body is not valid JSON", {})
+    fields = validation_fields(errs)
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return error_response(422, "validation_error", summary or "invalid request", {"fields": fields})
+
+
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    @app.exception_handler(errors.DomainError)
+    def _domain(exc: errors.DomainError) -> Response:
+        status = _status_for(exc)
+        if status >= 500:  # pragma: no cover - no domain error maps to 5xx today
+            logger.exception("domain error")
+        return error_response(status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(exc: RequestValidationError) -> Response:
+        return _handle_validation(exc)
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _idem_mismatch(exc: IdempotencyValidationError) -> Response:
+        return error_response(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request body",
+            {"fields": [{"field": "Idempotency-Key", "message": "reused with a different body"}]},
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _idem_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
+        return error_response(409, "in_progress", "a request with this Idempotency-Key is still running")
+
+    @app.not_found
+    def _not_found(exc: NotFoundError) -> Response:
+        return error_response(404, "not_found", "no such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error; the request was not applied")
+
+
+def principal(request: Request) -> Principal:
+    """Dependency: the verified caller. API Gateway's JWT authorizer put the claims there."""
+    raw = request.resolved_event.raw_event
+    claims = (((raw.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims")
+    return principal_from_claims(claims)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(principal)]
+
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@lru_cache(maxsize=1)
+def _idempotent_runner() -> Callable[..., dict[str, Any]]:
+    # Built on first use: the persistence layer creates a boto3 client we do not want at import.
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    from loyalty import keys
+    from loyalty.config import settings
+
+    store = DynamoDBPersistenceLayer(
+        table_name=settings().table_name,
+        key_attr="PK",
+        sort_key_attr="SK",
+        static_pk_value=keys.idempotency_pk("http"),
+        expiry_attr="ttl",
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="[business_id, sub, method, path, key]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=24 * 3600,
+    )
+
+    @idempotent_function(data_keyword_argument="request", config=config, persistence_store=store)
+    def run(request: dict[str, Any], call: Callable[[], Response]) -> dict[str, Any]:
+        response = call()
+        if response.status_code >= 400:
+            # Raising removes the in-progress record: a failed request may be retried for real.
+            raise _NotStored(response)
+        return {"status": response.status_code, "body": response.body, "content_type": response.content_type}
+
+    return run
+
+
+class _NotStored(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__("not stored")
+        self.response = response
+
+
+def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """`Idempotency-Key` on a mutating request: a retry returns the first answer, changes nothing."""
+    event = app.current_event
+    key = (event.headers or {}).get("idempotency-key")
+    if not key or event.http_method not in _MUTATING:
+        return next_middleware(app)
+    if len(key) > 255:
+        return error_response(422, "validation_error", "Idempotency-Key is longer than 255 characters")
+    raw = event.raw_event
+    claims = (((raw.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get(
+        "claims"
+    ) or {}
+    request = {
+        "business_id": str(claims.get("business_id", "")),
+        "sub": str(claims.get("sub", "")),
+        "method": event.http_method,
+        "path": event.path,
+        "key": key,
+        "body": event.body or "",
+    }
+    try:
+        stored = _idempotent_runner()(request=request, call=lambda: next_middleware(app))
+    except _NotStored as failed:
+        return failed.response
+    return Response(
+        status_code=int(stored["status"]),
+        content_type=stored.get("content_type") or "application/json",
+        body=stored["body"],
+    )
+
+
+def create_app() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    register_error_handlers(app)
+    app.use(middlewares=[idempotency_middleware])
+    return app

@@ -1,0 +1,303 @@
+"""Low-level DynamoDB plumbing: client, (de)serialisation, transactions, cursors, errors.
+
+The low-level client (not the resource API) keeps cold starts short; items cross this
+boundary as plain Python dicts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from loyalty.config import settings
+from loyalty.errors import BadRequest, Conflict, Throttled
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+MAX_TRANSACTION_ITEMS = 100
+
+
+@lru_cache(maxsize=1)
+def client() -> Any:
+    import boto3  # deferred: only code paths that touch the table pay for it
+
+    # Standard retry mode retries throttling and transient errors with backoff.
+    return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 6}))
+
+
+def table_name() -> str:
+    return settings().table_name
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return {_from_dynamo(v) for v in value}
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def serialize_value(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(_to_dynamo(value))
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+@dataclass
+class TransactionCancelled(Exception):
+    """A transaction was cancelled; `reasons[i]` is the code for item i ("None" if fine)."""
+
+    reasons: list[str]
+    items: list[dict[str, Any] | None]
+
+    def failed_indexes(self, code: str = "ConditionalCheckFailed") -> list[int]:
+        return [i for i, r in enumerate(self.reasons) if r == code]
+
+
+class ConditionFailed(Exception):
+    """A single-item write's condition did not hold."""
+
+    def __init__(self, item: dict[str, Any] | None = None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+def translate(exc: ClientError) -> Exception:
+    """Map a ClientError to what callers handle; unknown errors are returned unchanged."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code == "TransactionCanceledException":
+        raw = exc.response.get("CancellationReasons", [])
+        return TransactionCancelled(
+            reasons=[r.get("Code", "None") for r in raw],
+            items=[deserialize(r["Item"]) if r.get("Item") else None for r in raw],
+        )
+    if code == "ConditionalCheckFailedException":
+        old = exc.response.get("Item")
+        return ConditionFailed(deserialize(old) if old else None)
+    if code in ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"):
+        return Throttled("the table is busy; retry shortly")
+    if code == "TransactionConflictException":
+        return Conflict("a concurrent change touched the same items; retry")
+    return exc
+
+
+# --- transactions (the unit of work) -------------------------------------------------
+
+
+@dataclass
+class Transaction:
+    """Collects writes and commits them in one TransactWriteItems (max 100 items)."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def put(self, item: Mapping[str, Any], condition: str | None = None, **expr: Any) -> int:
+        op: dict[str, Any] = {"TableName": table_name(), "Item": serialize(item)}
+        self._condition(op, condition, **expr)
+        return self._add({"Put": op})
+
+    def put_new(self, item: Mapping[str, Any]) -> int:
+        return self.put(item, "attribute_not_exists(PK)")
+
+    def update(
+        self,
+        key: Mapping[str, str],
+        update: str,
+        condition: str | None = None,
+        *,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> int:
+        op: dict[str, Any] = {"TableName": table_name(), "Key": serialize(key), "UpdateExpression": update}
+        self._condition(op, condition, names=names, values=values)
+        return self._add({"Update": op})
+
+    def delete(self, key: Mapping[str, str], condition: str | None = None, **expr: Any) -> int:
+        op: dict[str, Any] = {"TableName": table_name(), "Key": serialize(key)}
+        self._condition(op, condition, **expr)
+        return self._add({"Delete": op})
+
+    def check(self, key: Mapping[str, str], condition: str, **expr: Any) -> int:
+        op: dict[str, Any] = {"TableName": table_name(), "Key": serialize(key)}
+        self._condition(op, condition, **expr)
+        return self._add({"ConditionCheck": op})
+
+    def _add(self, op: dict[str, Any]) -> int:
+        if len(self.items) >= MAX_TRANSACTION_ITEMS:
+            raise BadRequest(f"a change may touch at most {MAX_TRANSACTION_ITEMS} items")
+        self.items.append(op)
+        return len(self.items) - 1
+
+    @staticmethod
+    def _condition(
+        op: dict[str, Any],
+        condition: str | None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        if condition:
+            op["ConditionExpression"] = condition
+            # Lets a cancelled transaction tell us, e.g., which customer owns a duplicate.
+            op["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if names:
+            op["ExpressionAttributeNames"] = dict(names)
+        if values:
+            op["ExpressionAttributeValues"] = {k: serialize_value(v) for k, v in values.items()}
+
+    def commit(self, token: str | None = None) -> None:
+        if not self.items:
+            return
+        kwargs: dict[str, Any] = {"TransactItems": self.items}
+        if token:
+            kwargs["ClientRequestToken"] = token
+        try:
+            client().transact_write_items(**kwargs)
+        except ClientError as exc:
+            raise translate(exc) from exc
+
+
+# --- reads ---------------------------------------------------------------------------
+
+
+def get_item(key: Mapping[str, str], consistent: bool = False) -> dict[str, Any] | None:
+    try:
+        out = client().get_item(TableName=table_name(), Key=serialize(key), ConsistentRead=consistent)
+    except ClientError as exc:
+        raise translate(exc) from exc
+    item = out.get("Item")
+    return deserialize(item) if item else None
+
+
+def batch_get(keys: Sequence[Mapping[str, str]], consistent: bool = False) -> list[dict[str, Any]]:
+    """BatchGetItem in chunks of 100, retrying unprocessed keys."""
+    found: list[dict[str, Any]] = []
+    unique = list({(k["PK"], k["SK"]): k for k in keys}.values())
+    for start in range(0, len(unique), 100):
+        request: dict[str, Any] = {
+            table_name(): {
+                "Keys": [serialize(k) for k in unique[start : start + 100]],
+                "ConsistentRead": consistent,
+            }
+        }
+        while request:
+            try:
+                out = client().batch_get_item(RequestItems=request)
+            except ClientError as exc:
+                raise translate(exc) from exc
+            found.extend(deserialize(i) for i in out.get("Responses", {}).get(table_name(), []))
+            request = out.get("UnprocessedKeys") or {}
+    return found
+
+
+@dataclass
+class QueryPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def query(
+    key_condition: str,
+    values: Mapping[str, Any],
+    *,
+    index: str | None = None,
+    names: Mapping[str, str] | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    forward: bool = True,
+    filter_expression: str | None = None,
+    consistent: bool = False,
+    partition: str | None = None,
+) -> QueryPage:
+    """One page of a Query with an opaque cursor.
+
+    `partition` is the partition-key value the cursor must belong to, so a cursor made
+    for one business or list cannot be replayed against another.
+    """
+    kwargs: dict[str, Any] = {
+        "TableName": table_name(),
+        "KeyConditionExpression": key_condition,
+        "ExpressionAttributeValues": {k: serialize_value(v) for k, v in values.items()},
+        "Limit": limit,
+        "ScanIndexForward": forward,
+    }
+    if index:
+        kwargs["IndexName"] = index
+    else:
+        kwargs["ConsistentRead"] = consistent
+    if names:
+        kwargs["ExpressionAttributeNames"] = dict(names)
+    if filter_expression:
+        kwargs["FilterExpression"] = filter_expression
+    if cursor:
+        kwargs["ExclusiveStartKey"] = decode_cursor(cursor, partition)
+    try:
+        out = client().query(**kwargs)
+    except ClientError as exc:
+        raise translate(exc) from exc
+    last = out.get("LastEvaluatedKey")
+    return QueryPage([deserialize(i) for i in out.get("Items", [])], encode_cursor(last) if last else None)
+
+
+def query_all(key_condition: str, values: Mapping[str, Any], **kwargs: Any) -> Iterable[dict[str, Any]]:
+    cursor: str | None = None
+    while True:
+        page = query(key_condition, values, cursor=cursor, limit=kwargs.pop("limit", 500), **kwargs)
+        yield from page.items
+        if not page.next_cursor:
+            return
+        cursor = page.next_cursor
+
+
+def encode_cursor(last_key: Mapping[str, Any]) -> str:
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, partition: str | None = None) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(key, dict) or not all(isinstance(v, dict) for v in key.values()):
+            raise ValueError("not a key")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest(
+            "cursor is not valid; use next_cursor from a previous page", {"field": "cursor"}
+        ) from exc
+    if partition is not None:
+        values = {next(iter(v.values()), None) for v in key.values()}
+        if partition not in values:
+            raise BadRequest("cursor does not belong to this list", {"field": "cursor"})
+    return key

@@ -1,0 +1,261 @@
+"""Customer profiles, their uniqueness lookups and their audit trail.
+
+The profile item carries the whole customer view (cards and status codes are
+denormalised onto it in the same transaction that changes them), so reading a profile
+is one GetItem. Every change is one TransactWriteItems: the profile under a version
+condition, lookup items under existence conditions, and the audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loyalty import keys
+from loyalty.clock import now_iso
+from loyalty.errors import Conflict, Duplicate, NotFound, VersionConflict
+from loyalty.normalize import normalize_name
+from loyalty.repository.base import (
+    ConditionFailed,
+    QueryPage,
+    Transaction,
+    TransactionCancelled,
+    get_item,
+    query,
+)
+from loyalty.suppression import identifier_hash
+
+IDENTIFIERS = ("email", "phone", "external_id")
+# Statuses that leave the name index: nothing personal remains to search for.
+_UNLISTED = frozenset({"excluded", "merged"})
+_INTERNAL = frozenset({"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "entity"})
+
+
+class Suppressed(Conflict):
+    code = "suppressed"
+
+
+def with_index_keys(profile: dict[str, Any]) -> dict[str, Any]:
+    """Return the profile with its key and (sparse) GSI attributes derived from its fields."""
+    bid, cid, status = profile["business_id"], profile["customer_id"], profile["program_status"]
+    item = {k: v for k, v in profile.items() if k not in _INTERNAL}
+    item.update(keys.customer_key(bid, cid), entity=keys.ENTITY_CUSTOMER)
+    if status not in _UNLISTED:
+        item["GSI1PK"] = keys.name_index_pk(bid)
+        item["GSI1SK"] = keys.name_index_sk(
+            normalize_name(profile.get("first_name"), profile.get("last_name")), cid
+        )
+    item["GSI2PK"] = keys.program_status_pk(bid, status)
+    item["GSI2SK"] = keys.program_status_sk(profile["created_at"], cid)
+    # GSI3 (invitation due) is owned by the invitation use cases: keep what they set.
+    due = profile.get("invite_due_at")
+    if due and status in ("imported", "pending"):
+        item["GSI3PK"] = keys.invite_due_pk(bid)
+        item["GSI3SK"] = keys.invite_due_sk(due, cid)
+    return item
+
+
+def strip_keys(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in _INTERNAL}
+
+
+@dataclass
+class AuditEntry:
+    event: str
+    actor: dict[str, str]
+    from_status: str | None
+    to_status: str | None
+    reason: str | None = None
+    # Never personal data: field names changed, card numbers, status codes, counts.
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def audit_item(profile: dict[str, Any], entry: AuditEntry, at: str) -> dict[str, Any]:
+    bid, cid, version = profile["business_id"], profile["customer_id"], profile["version"]
+    return {
+        **keys.event_key(bid, cid, version),
+        "entity": keys.ENTITY_EVENT,
+        "business_id": bid,
+        "customer_id": cid,
+        "version": version,
+        "event": entry.event,
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "actor": entry.actor,
+        "reason": entry.reason,
+        "at": at,
+        "details": entry.details,
+    }
+
+
+def lookup_item(profile: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {
+        **keys.lookup_key(profile["business_id"], kind, profile[kind]),
+        "entity": keys.ENTITY_LOOKUP,
+        "kind": kind,
+        "customer_id": profile["customer_id"],
+    }
+
+
+@dataclass
+class Write:
+    """One customer change: `before` is None for a create. Committed as one transaction."""
+
+    after: dict[str, Any]
+    entry: AuditEntry
+    before: dict[str, Any] | None = None
+    # Extra items of the same unit of work (cards, other customers, status assignments).
+    extra: Callable[[Transaction], None] | None = None
+    check_suppression: bool = False
+    identifiers: Iterable[str] = IDENTIFIERS
+
+
+def stage(tx: Transaction, write: Write, at: str | None = None) -> dict[str, Any]:
+    """Add `write` to `tx`; return the stored profile (version bumped, timestamps set)."""
+    at = at or now_iso()
+    before = write.before
+    profile = dict(write.after)
+    profile["version"] = (before["version"] + 1) if before else 1
+    profile["updated_at"] = at
+    profile.setdefault("created_at", at)
+    bid, cid = profile["business_id"], profile["customer_id"]
+    profile["last_change"] = {"event": write.entry.event, "actor": write.entry.actor, "at": at}
+
+    item = with_index_keys(profile)
+    if before is None:
+        tx.put(item, "attribute_not_exists(PK)")
+    else:
+        tx.put(item, "#v = :v", names={"#v": "version"}, values={":v": before["version"]})
+    for kind in write.identifiers:
+        old = before.get(kind) if before else None
+        new = profile.get(kind)
+        if old == new:
+            continue
+        if old:
+            tx.delete(
+                keys.lookup_key(bid, kind, old),
+                "customer_id = :c",
+                values={":c": cid},
+            )
+        if new:
+            tx.put(lookup_item(profile, kind), "attribute_not_exists(PK)")
+            if write.check_suppression:
+                tx.check(
+                    keys.suppression_key(bid, identifier_hash(bid, kind, new)), "attribute_not_exists(PK)"
+                )
+    tx.put(audit_item(profile, write.entry, at), "attribute_not_exists(PK)")
+    if write.extra:
+        write.extra(tx)
+    return profile
+
+
+def explain_cancellation(
+    tx: Transaction, cancelled: TransactionCancelled, customer_id: str | None
+) -> Exception:
+    """Turn cancellation reasons into the domain error the caller should see."""
+    for index in cancelled.failed_indexes():
+        op = tx.items[index]
+        key = next(iter(op.values())).get("Key") or next(iter(op.values())).get("Item", {})
+        sk = key.get("SK", {}).get("S")
+        pk = key.get("PK", {}).get("S", "")
+        old = cancelled.items[index] if index < len(cancelled.items) else None
+        if sk == keys.LOOKUP_SK and "Put" in op:
+            kind = op["Put"]["Item"]["kind"]["S"]
+            existing = (old or {}).get("customer_id")
+            return Duplicate(
+                f"another customer already has this {kind}",
+                {"field": kind, "customer_id": existing},
+            )
+        if sk == keys.SUPPRESS_SK:
+            return Suppressed(
+                "this person asked to be excluded; only they can register again",
+                {"field": "identifiers"},
+            )
+        if sk == keys.PROFILE_SK and customer_id and pk.endswith(f"#C#{customer_id}"):
+            current = (old or {}).get("version")
+            return VersionConflict(
+                "the customer changed since it was read; reload and retry",
+                {"customer_id": customer_id, "current_version": current},
+            )
+    if cancelled.failed_indexes("TransactionConflict"):
+        return Conflict("a concurrent change touched the same items; retry")
+    return Conflict("the change conflicts with stored data", {"reasons": cancelled.reasons})
+
+
+def commit(write: Write, token: str | None = None) -> dict[str, Any]:
+    tx = Transaction()
+    profile = stage(tx, write)
+    try:
+        tx.commit(token)
+    except TransactionCancelled as cancelled:
+        raise explain_cancellation(tx, cancelled, profile["customer_id"]) from cancelled
+    return profile
+
+
+def get_profile(business_id: str, customer_id: str, consistent: bool = False) -> dict[str, Any] | None:
+    return get_item(keys.customer_key(business_id, customer_id), consistent=consistent)
+
+
+def require_profile(business_id: str, customer_id: str, consistent: bool = True) -> dict[str, Any]:
+    profile = get_profile(business_id, customer_id, consistent=consistent)
+    if profile is None:
+        raise NotFound("customer not found", {"customer_id": customer_id})
+    return profile
+
+
+def find_by_identifier(business_id: str, kind: str, value: str) -> str | None:
+    item = get_item(keys.lookup_key(business_id, kind, value))
+    return item["customer_id"] if item else None
+
+
+def history(business_id: str, customer_id: str, limit: int, cursor: str | None) -> QueryPage:
+    pk = keys.customer_pk(business_id, customer_id)
+    return query(
+        "PK = :pk AND begins_with(SK, :e)",
+        {":pk": pk, ":e": keys.EVENT_SK_PREFIX},
+        limit=limit,
+        cursor=cursor,
+        forward=False,
+        partition=pk,
+    )
+
+
+def list_by_program_status(business_id: str, status: str, limit: int, cursor: str | None) -> QueryPage:
+    pk = keys.program_status_pk(business_id, status)
+    return query("GSI2PK = :pk", {":pk": pk}, index=keys.GSI2, limit=limit, cursor=cursor, partition=pk)
+
+
+def search_by_name(business_id: str, prefix: str, limit: int, cursor: str | None) -> QueryPage:
+    pk = keys.name_index_pk(business_id)
+    if prefix:
+        return query(
+            "GSI1PK = :pk AND begins_with(GSI1SK, :p)",
+            {":pk": pk, ":p": prefix},
+            index=keys.GSI1,
+            limit=limit,
+            cursor=cursor,
+            partition=pk,
+        )
+    return query("GSI1PK = :pk", {":pk": pk}, index=keys.GSI1, limit=limit, cursor=cursor, partition=pk)
+
+
+def list_status_holders(business_id: str, code: str, limit: int, cursor: str | None) -> QueryPage:
+    """Status assignment items of `code` (their `customer_id` names the holder)."""
+    pk = keys.status_holder_pk(business_id, code)
+    return query("GSI1PK = :pk", {":pk": pk}, index=keys.GSI1, limit=limit, cursor=cursor, partition=pk)
+
+
+__all__ = [
+    "AuditEntry",
+    "ConditionFailed",
+    "Suppressed",
+    "Write",
+    "commit",
+    "find_by_identifier",
+    "get_profile",
+    "history",
+    "stage",
+    "strip_keys",
+    "with_index_keys",
+]

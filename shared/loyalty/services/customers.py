@@ -1,0 +1,206 @@
+"""Customer use cases: create, read, search, edit, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loyalty import keys, statuses
+from loyalty.auth import BACK_OFFICE, Principal, Role
+from loyalty.clock import new_id
+from loyalty.errors import BadRequest, Conflict, NotFound, VersionConflict
+from loyalty.lifecycle import Event, ProgramStatus, apply
+from loyalty.models import AuditEvent, CardRef, Customer, CustomerCreate, CustomerPatch, Page
+from loyalty.normalize import normalize_email, normalize_name
+from loyalty.repository import customers as repo
+from loyalty.repository.base import batch_get
+from loyalty.repository.statuses import get_catalog
+
+MAX_PAGE = 100
+
+
+def to_customer(
+    profile: dict[str, Any], principal: Principal | None, catalog: dict[str, Any] | None = None
+) -> Customer:
+    """The API view of a stored profile; statuses resolved against the catalog by rank."""
+    assigned: dict[str, Any] = profile.get("statuses") or {}
+    if assigned and catalog is None:
+        catalog = get_catalog(profile["business_id"])
+    customer_view = principal is not None and principal.role is Role.CUSTOMER
+    refs = statuses.ranked(
+        assigned, (catalog or {}).get("definitions", {}), customer_facing_only=customer_view
+    )
+    data = repo.strip_keys(profile)
+    data["statuses"] = refs
+    data["best_status"] = statuses.best(refs)
+    data["cards"] = [CardRef(number=c["number"], state=c["state"]) for c in profile.get("cards") or []]
+    return Customer.model_validate({k: v for k, v in data.items() if k in Customer.model_fields})
+
+
+def _page_limit(limit: int | None) -> int:
+    return max(1, min(limit or 50, MAX_PAGE))
+
+
+def new_profile(business_id: str, fields: dict[str, Any], status: ProgramStatus) -> dict[str, Any]:
+    return {
+        "business_id": business_id,
+        "customer_id": new_id(),
+        "program_status": status.value,
+        "attributes": {},
+        "marketing_consent": False,
+        "statuses": {},
+        "cards": [],
+        "balance": 0,
+        "invitation_count": 0,
+        **{k: v for k, v in fields.items() if v is not None},
+    }
+
+
+def create_customer(principal: Principal, body: CustomerCreate) -> Customer:
+    principal.require(BACK_OFFICE)
+    status = apply(Event.IMPORT, None, principal.actor)
+    profile = new_profile(principal.business_id, body.model_dump(exclude_none=True), status)
+    stored = repo.commit(
+        repo.Write(
+            after=profile,
+            entry=repo.AuditEntry(Event.IMPORT.value, principal.as_actor_record(), None, status.value),
+            check_suppression=True,
+        )
+    )
+    return to_customer(stored, principal, {"definitions": {}})
+
+
+def visible_profile(principal: Principal, customer_id: str, consistent: bool = False) -> dict[str, Any]:
+    principal.require_self_or(customer_id, BACK_OFFICE)
+    profile = repo.get_profile(principal.business_id, customer_id, consistent=consistent)
+    if profile is None:
+        raise NotFound("customer not found", {"customer_id": customer_id})
+    return profile
+
+
+def get_customer(principal: Principal, customer_id: str) -> Customer:
+    return to_customer(visible_profile(principal, customer_id), principal)
+
+
+def search_customers(
+    principal: Principal,
+    *,
+    status: ProgramStatus | None = None,
+    q: str | None = None,
+    email: str | None = None,
+    status_code: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[Customer]:
+    principal.require(BACK_OFFICE)
+    bid = principal.business_id
+    chosen = [
+        name
+        for name, value in (("status", status), ("q", q), ("email", email), ("status_code", status_code))
+        if value
+    ]
+    if len(chosen) > 1:
+        raise BadRequest(f"use one filter at a time, got {', '.join(chosen)}", {"fields": chosen})
+    size = _page_limit(limit)
+    if email:
+        try:
+            normalized = normalize_email(email)
+        except ValueError as exc:
+            raise BadRequest(str(exc), {"field": "email"}) from exc
+        cid = repo.find_by_identifier(bid, "email", normalized)
+        profile = repo.get_profile(bid, cid) if cid else None
+        return Page[Customer](items=[to_customer(profile, principal)] if profile else [], next_cursor=None)
+    if status_code:
+        page = repo.list_status_holders(bid, status_code, size, cursor)
+        profiles = {
+            p["customer_id"]: p
+            for p in batch_get([keys.customer_key(bid, i["customer_id"]) for i in page.items])
+        }
+        ordered = [profiles[i["customer_id"]] for i in page.items if i["customer_id"] in profiles]
+        return _page(ordered, page.next_cursor, principal)
+    if status:
+        page = repo.list_by_program_status(bid, status.value, size, cursor)
+    else:
+        page = repo.search_by_name(bid, normalize_name(q, None) if q else "", size, cursor)
+    return _page(page.items, page.next_cursor, principal)
+
+
+def _page(profiles: list[dict[str, Any]], next_cursor: str | None, principal: Principal) -> Page[Customer]:
+    catalog = None
+    if any(p.get("statuses") for p in profiles):
+        catalog = get_catalog(principal.business_id)
+    items = [to_customer(p, principal, catalog or {"definitions": {}}) for p in profiles]
+    return Page[Customer](items=items, next_cursor=next_cursor)
+
+
+def apply_patch(profile: dict[str, Any], body: CustomerPatch) -> tuple[dict[str, Any], list[str]]:
+    """New profile fields from a patch; returns (after, names of changed fields)."""
+    after = dict(profile)
+    changed: list[str] = []
+    for name in body.model_fields_set - {"expected_version", "attributes"}:
+        value = getattr(body, name)
+        if name == "marketing_consent" and value is None:
+            value = False
+        if after.get(name) != value:
+            after[name] = value
+            changed.append(name)
+    if "attributes" in body.model_fields_set:
+        attributes = dict(profile.get("attributes") or {})
+        for key, value in (body.attributes or {}).items():
+            if value is None:
+                attributes.pop(key, None)
+            else:
+                attributes[key] = value
+        if attributes != (profile.get("attributes") or {}):
+            after["attributes"] = attributes
+            changed.append("attributes")
+    return after, sorted(changed)
+
+
+EDITABLE = frozenset(s.value for s in ProgramStatus) - {
+    ProgramStatus.EXCLUDED.value,
+    ProgramStatus.MERGED.value,
+}
+
+
+def patch_customer(principal: Principal, customer_id: str, body: CustomerPatch) -> Customer:
+    principal.require(BACK_OFFICE)
+    attempts = 1 if body.expected_version else 3
+    for attempt in range(attempts):
+        profile = visible_profile(principal, customer_id, consistent=True)
+        if body.expected_version and profile["version"] != body.expected_version:
+            raise VersionConflict(
+                "the customer changed since it was read; reload and retry",
+                {"customer_id": customer_id, "current_version": profile["version"]},
+            )
+        if profile["program_status"] not in EDITABLE:
+            raise Conflict(
+                f"a {profile['program_status']} customer cannot be edited",
+                {"program_status": profile["program_status"]},
+            )
+        after, changed = apply_patch(profile, body)
+        if not changed:
+            return to_customer(profile, principal)
+        entry = repo.AuditEntry(
+            "update",
+            principal.as_actor_record(),
+            profile["program_status"],
+            profile["program_status"],
+            details={"fields": changed},
+        )
+        try:
+            stored = repo.commit(repo.Write(after=after, before=profile, entry=entry))
+        except VersionConflict:
+            if attempt + 1 >= attempts:
+                raise
+            continue
+        return to_customer(stored, principal)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def customer_history(
+    principal: Principal, customer_id: str, limit: int | None, cursor: str | None
+) -> Page[AuditEvent]:
+    visible_profile(principal, customer_id)
+    page = repo.history(principal.business_id, customer_id, _page_limit(limit), cursor)
+    events = [AuditEvent.model_validate(repo.strip_keys(i)) for i in page.items]
+    return Page[AuditEvent](items=events, next_cursor=page.next_cursor)
