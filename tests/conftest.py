@@ -7,145 +7,28 @@ imported only after the mock has started (local.runtime loads them on first call
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        # moto does not serve the account-based Streams endpoint (DESIGN.md "Known traps").
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_SERVICE_NAME": "loyalty-test",
-        "POWERTOOLS_METRICS_NAMESPACE": "LoyaltyTest",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from local.harness import fake_aws_environment
 
-from moto import mock_aws
+fake_aws_environment()
 
-from local import template as tpl
-from local.events import http_api_event
-from local.resources import function_environment, provision
-from local.runtime import RouteTable, invoke
+from local.harness import Api, Aws, claims, mocked_aws, table_items  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
-
-def reset_caches() -> None:
-    """Clients and settings are cached per process; a new mock needs new ones."""
-    from loyalty.config import settings
-    from loyalty.repository import base
-
-    settings.cache_clear()
-    base.client.cache_clear()
-    try:
-        from loyalty import http
-
-        http._idempotent_runner.cache_clear()
-    except ImportError:  # pragma: no cover
-        pass
-
-
-@dataclass
-class Aws:
-    refs: dict[str, Any]
-    routes: RouteTable
-    specs: dict[str, tpl.FunctionSpec]
-
-    @property
-    def table_name(self) -> str:
-        return str(self.refs["LoyaltyTable"])
+__all__ = ["Api", "Aws", "claims", "load_event", "table_items"]
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    """moto with every template resource provisioned and the functions' environment set."""
-    with mock_aws():
-        template = tpl.load()
-        refs = provision(template, prefix="test")
-        for key, value in function_environment(template, refs).items():
-            if not key.startswith("POWERTOOLS_"):
-                monkeypatch.setenv(key, value)
-        reset_caches()
-        specs = tpl.functions(template, refs)
-        yield Aws(refs=refs, routes=RouteTable(specs), specs={s.logical_id: s for s in specs})
-        reset_caches()
-
-
-def claims(role: str = "staff", business: str = "biz-1", sub: str | None = None) -> dict[str, str]:
-    return {"sub": sub or f"{role}-user", "business_id": business, "role": role}
-
-
-@dataclass
-class ApiResponse:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-    def __repr__(self) -> str:  # readable assertion failures
-        return f"ApiResponse({self.status}, {json.dumps(self.body)[:600]})"
-
-
-class Api:
-    """Calls a route through the template's routing and the real `lambda_handler`."""
-
-    def __init__(self, aws: Aws) -> None:
-        self.aws = aws
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        role: str | None = "staff",
-        business: str = "biz-1",
-        sub: str | None = None,
-        query: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        raw_body: str | None = None,
-    ) -> ApiResponse:
-        matched = self.aws.routes.match(method, path)
-        assert matched and not isinstance(matched, str), f"no route for {method} {path}"
-        spec, route, params = matched
-        event = http_api_event(
-            method,
-            path,
-            route_path=route.path,
-            path_parameters=params,
-            body=body,
-            raw_body=raw_body,
-            query={k: str(v) for k, v in (query or {}).items() if v is not None},
-            headers=headers,
-            claims=claims(role, business, sub) if role and route.authorizer else None,
-        )
-        result = invoke(spec, event)
-        raw = result.get("body") or ""
-        return ApiResponse(
-            result["statusCode"],
-            json.loads(raw) if raw and raw.strip()[:1] in "{[" else raw,
-            result.get("headers") or {},
-        )
-
-    def ok(
-        self, method: str, path: str, body: Any = None, expect: int | tuple[int, ...] = (200, 201), **kw: Any
-    ) -> Any:
-        response = self(method, path, body, **kw)
-        expected = (expect,) if isinstance(expect, int) else expect
-        assert response.status in expected, response
-        return response.body
+def aws() -> Iterator[Aws]:
+    with mocked_aws() as provisioned:
+        yield provisioned
 
 
 @pytest.fixture
@@ -156,20 +39,3 @@ def api(aws: Aws) -> Api:
 def load_event(name: str) -> dict[str, Any]:
     """A sample event from events/ (the same files `sam local invoke -e` uses)."""
     return json.loads((EVENTS / name).read_text())
-
-
-def table_items(aws: Aws) -> list[dict[str, Any]]:
-    """Every item in the table, deserialised (for 'nothing else changed' assertions)."""
-    import boto3
-
-    from loyalty.repository.base import deserialize
-
-    client = boto3.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": aws.table_name}
-    while True:
-        out = client.scan(**kwargs)
-        items.extend(deserialize(i) for i in out["Items"])
-        if "LastEvaluatedKey" not in out:
-            return items
-        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
