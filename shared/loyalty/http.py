@@ -55,6 +55,8 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
     name = ""
     for part in parts:
+        if part == "[key]":  # pydantic's marker for "the key of a dict entry": the key is already named
+            continue
         if isinstance(part, int):
             name += f"[{part}]"
         else:
