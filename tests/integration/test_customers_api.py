@@ -125,8 +125,10 @@ def test_search_by_name_prefix_email_and_status_with_pagination(api: Api) -> Non
     # Given five customers
     names = [("Ann", "Lee"), ("anna", "Berg"), ("Bob", "Marsh"), ("Annika", "Stone"), ("Carl", "Ann")]
     ids = {
-        f"{f} {l}": create(api, email=f"{f.lower()}{i}@example.com", first_name=f, last_name=l)["customer_id"]
-        for i, (f, l) in enumerate(names)
+        f"{first} {last}": create(
+            api, email=f"{first.lower()}{i}@example.com", first_name=first, last_name=last
+        )["customer_id"]
+        for i, (first, last) in enumerate(names)
     }
     # When searching by a name prefix, case-insensitively
     found = api.ok("GET", "/v1/customers", query={"q": "ANN"})
