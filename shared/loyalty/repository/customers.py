@@ -15,6 +15,7 @@ from typing import Any
 from loyalty import keys
 from loyalty.clock import now_iso
 from loyalty.errors import Conflict, Duplicate, NotFound, VersionConflict
+from loyalty.invitation_rules import index_due_at
 from loyalty.normalize import normalize_name
 from loyalty.repository.base import (
     ConditionFailed,
@@ -48,9 +49,9 @@ def with_index_keys(profile: dict[str, Any]) -> dict[str, Any]:
         )
     item["GSI2PK"] = keys.program_status_pk(bid, status)
     item["GSI2SK"] = keys.program_status_sk(profile["created_at"], cid)
-    # GSI3 (invitation due) is owned by the invitation use cases: keep what they set.
-    due = profile.get("invite_due_at")
-    if due and status in ("imported", "pending"):
+    # GSI3 (invitation due): loyalty.invitation_rules decides who is due, and since when.
+    due = index_due_at(profile)
+    if due:
         item["GSI3PK"] = keys.invite_due_pk(bid)
         item["GSI3SK"] = keys.invite_due_sk(due, cid)
     return item

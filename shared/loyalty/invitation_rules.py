@@ -1,0 +1,168 @@
+"""Invitation rules with no I/O: settings, when a customer is due, what one e-mail changes, tokens.
+
+The invitation-due index (GSI3) is derived from `index_due_at`, so every code path that
+writes a profile (create, import, edit, status change) keeps the index right without
+knowing about invitations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from loyalty.clock import iso
+from loyalty.errors import Conflict, Gone
+from loyalty.lifecycle import Actor, Event, ProgramStatus, apply, may_receive
+from loyalty.models import Email, RequestModel
+
+# A link stays usable for 30 days; DynamoDB's TTL removes the token item some time after.
+TOKEN_LIFETIME = timedelta(days=30)
+ProgramName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class InvitationSettings(RequestModel):
+    """PUT body and stored shape. PUT replaces the whole settings; omitted fields take defaults."""
+
+    enabled: bool = False
+    batch_size: int = Field(default=100, ge=1, le=10000)
+    # DESIGN.md: at most one invitation e-mail per customer per 7 days by default.
+    reminder_after_days: int = Field(default=7, ge=1, le=365)
+    max_reminders: int = Field(default=2, ge=0, le=10)
+    sender: Email | None = None
+    program_name: ProgramName | None = None
+
+
+class InvitationSettingsView(InvitationSettings):
+    updated_at: str | None = None
+
+
+# Which e-mail a customer gets from each status, and the event that records it.
+EVENT_BY_STATUS: dict[ProgramStatus, Event] = {
+    ProgramStatus.IMPORTED: Event.INVITE,
+    ProgramStatus.PENDING: Event.REMIND,
+    ProgramStatus.INACTIVE: Event.REINVITE,
+}
+_DUE_STATUSES = {ProgramStatus.IMPORTED: "invitation", ProgramStatus.PENDING: "reminder"}
+
+
+def index_due_at(profile: dict[str, Any]) -> str | None:
+    """When the scheduled run should e-mail this customer next, or None (not in the index).
+
+    An imported customer with an e-mail is due from the moment it exists (its created_at),
+    so customers created by the API or by imports enter the index with no extra step.
+    """
+    try:
+        status = ProgramStatus(profile.get("program_status"))
+    except ValueError:
+        return None
+    kind = _DUE_STATUSES.get(status)
+    if kind is None or not profile.get("email"):
+        return None
+    if not may_receive(status, kind, bool(profile.get("marketing_consent"))):
+        return None
+    due = profile.get("invite_due_at")
+    if due:
+        return str(due)
+    created = profile.get("created_at")
+    return str(created) if status is ProgramStatus.IMPORTED and created else None
+
+
+def next_due(at: datetime, settings: InvitationSettings, reminders_sent: int) -> str | None:
+    """The next reminder's due time, or None once max_reminders have gone out."""
+    if reminders_sent >= settings.max_reminders:
+        return None
+    return iso(at + timedelta(days=settings.reminder_after_days))
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    event: Event
+    kind: str  # "invitation" or "reminder": the e-mail's wording
+    target: ProgramStatus
+    updates: dict[str, Any]
+
+
+def plan_send(profile: dict[str, Any], settings: InvitationSettings, at: datetime, actor: Actor) -> SendPlan:
+    """What sending one invitation e-mail to `profile` changes; raises if it may not be sent."""
+    current = ProgramStatus(profile["program_status"])
+    event = EVENT_BY_STATUS.get(current, Event.INVITE)
+    target = apply(event, current, actor)
+    if not profile.get("email"):
+        raise Conflict(
+            "the customer has no e-mail address, so no invitation can be sent; add one first",
+            {"field": "email", "customer_id": profile["customer_id"]},
+        )
+    new_round = event is not Event.REMIND
+    reminders = 0 if new_round else int(profile.get("reminders_sent") or 0) + 1
+    updates: dict[str, Any] = {
+        "program_status": target.value,
+        "last_invited_at": iso(at),
+        "invitation_count": int(profile.get("invitation_count") or 0) + 1,
+        "reminders_sent": reminders,
+        "invite_due_at": next_due(at, settings, reminders),
+    }
+    if new_round:
+        # invited_at starts a round; tokens of earlier rounds stop working (see token_problem).
+        updates["invited_at"] = iso(at)
+    return SendPlan(event, "reminder" if event is Event.REMIND else "invitation", target, updates)
+
+
+# Fields an invitation e-mail changes: restored as they were when the e-mail could not be sent.
+INVITATION_FIELDS = (
+    "program_status",
+    "invited_at",
+    "last_invited_at",
+    "invitation_count",
+    "reminders_sent",
+    "invite_due_at",
+)
+
+
+def restored(current: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """`current` with the invitation fields put back to `before` (absent stays absent)."""
+    after = dict(current)
+    for name in INVITATION_FIELDS:
+        after[name] = before.get(name)
+    return after
+
+
+def new_token() -> tuple[str, str]:
+    """(token for the e-mail link, its hash for the table). Only the hash is ever stored."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_problem(token_item: dict[str, Any], profile: dict[str, Any] | None, at: str) -> Gone | None:
+    """Why a stored token can no longer be answered (410), or None when it can."""
+    if token_item.get("used_at"):
+        return Gone("this invitation link was already used", {"reason": "used"})
+    if str(token_item.get("expires_at", "")) <= at:
+        return Gone("this invitation link has expired; ask for a new invitation", {"reason": "expired"})
+    if profile is None:
+        return Gone("this invitation is no longer open", {"reason": "closed"})
+    if profile.get("program_status") != ProgramStatus.PENDING.value:
+        return Gone("this invitation was already answered or withdrawn", {"reason": "closed"})
+    if profile.get("invited_at") != token_item.get("invited_at"):
+        return Gone("a newer invitation replaced this link", {"reason": "superseded"})
+    return None
+
+
+class RunReport(BaseModel):
+    """What one scheduled run did (returned by the schedule invocation, logged)."""
+
+    businesses: int = 0
+    invited: int = 0
+    reminded: int = 0
+    stopped: int = 0
+    skipped: int = 0
+    failed: int = 0
+    out_of_time: bool = False
