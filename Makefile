@@ -22,7 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 run: install ## start the local stack on 127.0.0.1:3000
-	$(PY) -m local
+	PYTHONPATH=shared $(PY) -m local
 
 test: install lint ## lint, type-check, then every test (unit, integration, local stack)
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
@@ -40,16 +40,16 @@ fmt: install
 	$(PY) -m ruff format .
 
 openapi: install ## regenerate openapi.json from the handlers' routes
-	$(PY) -m local.openapi > openapi.json
+	PYTHONPATH=shared $(PY) -m local.openapi > openapi.json
 
 token: install ## print a local JWT: make token BUSINESS=demo ROLE=admin [SUB=...]
-	@$(PY) -m local.token --business "$(BUSINESS)" --role "$(ROLE)" $(if $(SUB),--sub "$(SUB)")
+	@PYTHONPATH=shared $(PY) -m local.token --business "$(BUSINESS)" --role "$(ROLE)" $(if $(SUB),--sub "$(SUB)")
 
 import: install ## upload a CSV to the running local stack: make import FILE=customers.csv
-	$(PY) -m local.import_cli "$(FILE)"
+	PYTHONPATH=shared $(PY) -m local.import_cli "$(FILE)"
 
 bench: install ## run every benchmark under bench/ and print one table
-	$(PY) -m bench
+	PYTHONPATH=shared $(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .local .mypy_cache .ruff_cache

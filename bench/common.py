@@ -68,13 +68,14 @@ def counted_stack(prefix: str = "bench") -> Iterator[tuple[Any, RequestCounter]]
     """The mocked stack plus a counter of every AWS request made after it is set up."""
     from local.harness import mocked_aws
 
-    counter = RequestCounter()
-    try:
-        with mocked_aws(prefix) as aws:
-            from local.harness import reset_caches
+    with mocked_aws(prefix) as aws:
+        from local.harness import reset_caches
 
-            reset_caches()  # clients are created anew, so the counter sees them
-            counter.reset()
+        # moto resets boto3's default session when it starts: register after that, then
+        # drop cached clients so every client is created anew and counted.
+        counter = RequestCounter()
+        reset_caches()
+        try:
             yield aws, counter
-    finally:
-        counter.close()
+        finally:
+            counter.close()

@@ -17,10 +17,6 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.request import Request
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from loyalty import errors
 from loyalty.auth import Principal, principal_from_claims
@@ -95,19 +91,6 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response:
         return _handle_validation(exc)
-
-    @app.exception_handler(IdempotencyValidationError)
-    def _idem_mismatch(exc: IdempotencyValidationError) -> Response:
-        return error_response(
-            422,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request body",
-            {"fields": [{"field": "Idempotency-Key", "message": "reused with a different body"}]},
-        )
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _idem_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
-        return error_response(409, "in_progress", "a request with this Idempotency-Key is still running")
 
     @app.not_found
     def _not_found(exc: NotFoundError) -> Response:
@@ -193,10 +176,25 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMid
         "key": key,
         "body": event.body or "",
     }
+    # Imported here: the idempotency package pulls in boto3, which only keyed requests need.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     try:
         stored = _idempotent_runner()(request=request, call=lambda: next_middleware(app))
     except _NotStored as failed:
         return failed.response
+    except IdempotencyValidationError:
+        return error_response(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request body",
+            {"fields": [{"field": "Idempotency-Key", "message": "reused with a different body"}]},
+        )
+    except IdempotencyAlreadyInProgressError:
+        return error_response(409, "in_progress", "a request with this Idempotency-Key is still running")
     return Response(
         status_code=int(stored["status"]),
         content_type=stored.get("content_type") or "application/json",

@@ -15,15 +15,19 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from loyalty.config import settings
 from loyalty.errors import BadRequest, Conflict, Throttled
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+
+@lru_cache(maxsize=1)
+def _codec() -> tuple[Any, Any]:
+    # boto3.dynamodb.types imports all of boto3: deferred so a handler's cold import stays light.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
 
 MAX_TRANSACTION_ITEMS = 100
 
@@ -31,6 +35,7 @@ MAX_TRANSACTION_ITEMS = 100
 @lru_cache(maxsize=1)
 def client() -> Any:
     import boto3  # deferred: only code paths that touch the table pay for it
+    from botocore.config import Config
 
     # Standard retry mode retries throttling and transient errors with backoff.
     return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 6}))
@@ -63,15 +68,17 @@ def _from_dynamo(value: Any) -> Any:
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+    serializer = _codec()[0]
+    return {k: serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
 
 
 def serialize_value(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_to_dynamo(value))
+    return _codec()[0].serialize(_to_dynamo(value))
 
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+    deserializer = _codec()[1]
+    return {k: _from_dynamo(deserializer.deserialize(v)) for k, v in item.items()}
 
 
 # --- errors --------------------------------------------------------------------------

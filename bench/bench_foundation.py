@@ -1,0 +1,140 @@
+"""Issue 2: cold init of each function module vs a bare boto3 DynamoDB client, and
+DynamoDB requests per customer operation (counted with botocore event hooks).
+
+Cold init runs each candidate in a fresh interpreter several times and compares medians
+measured in this same run, so the figure is a ratio, not an absolute time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.common import Figure, counted_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+
+_PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+{body}
+elapsed = time.perf_counter() - t0
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's high-water mark across exec.
+hwm_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+print(json.dumps({{"seconds": elapsed, "max_rss_mb": hwm_kb / 1024}}))
+"""
+
+_BASELINE = "import boto3\nboto3.client('dynamodb')"
+
+_MODULE = """
+import importlib.util
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+{extra}
+"""
+
+
+def _measure(body: str) -> tuple[float, float]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "shared"),
+        "TABLE_NAME": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "POWERTOOLS_SERVICE_NAME": "bench",
+        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+    }
+    times, rss = [], []
+    for _ in range(RUNS):
+        out = subprocess.run(
+            [sys.executable, "-X", "frozen_modules=on", "-c", _PROBE.format(body=body)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        times.append(data["seconds"])
+        rss.append(data["max_rss_mb"])
+    return statistics.median(times), statistics.median(rss)
+
+
+def cold_start_figures() -> list[Figure]:
+    base_s, base_rss = _measure(_BASELINE)
+    figures = [
+        Figure("cold init: import boto3 + dynamodb client (baseline)", base_s * 1000, "-", 1.0, True, " ms")
+    ]
+    figures.append(Figure("cold init baseline: peak RSS", base_rss, "-", None, True, " MB"))
+    for folder in sorted(p for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()):
+        seconds, rss = _measure(_MODULE.format(path=str(folder / "app.py"), extra=""))
+        ratio = seconds / base_s
+        name = f"cold init {folder.name}"
+        figures.append(
+            Figure(
+                f"{name}: module import vs baseline", seconds * 1000, "<= 1.3x", ratio, ratio <= 1.3, " ms"
+            )
+        )
+        figures.append(Figure(f"{name}: peak RSS", rss, "<= 80 MB", rss / 80, rss <= 80, " MB"))
+        # Informational: the first request also creates the DynamoDB client the baseline creates.
+        body = _MODULE.format(
+            path=str(folder / "app.py"), extra="from loyalty.repository.base import client\nclient()"
+        )
+        seconds, rss = _measure(body)
+        figures.append(
+            Figure(
+                f"{name}: import + first client vs baseline",
+                seconds * 1000,
+                "info",
+                seconds / base_s,
+                True,
+                " ms",
+            )
+        )
+    return figures
+
+
+def request_figures() -> list[Figure]:
+    from local.harness import Api
+
+    figures = []
+    with counted_stack("bench-foundation") as (aws, counter):
+        api = Api(aws)
+        # Warm the handler module so only the operation's own requests are counted.
+        api.ok("POST", "/v1/customers", {"email": "warm@example.com"})
+
+        counter.reset()
+        created = api.ok("POST", "/v1/customers", {"email": "ann@example.com", "first_name": "Ann"})
+        figures.append(_per_op("create customer", counter.dynamodb(), 1))
+
+        counter.reset()
+        api.ok("GET", f"/v1/customers/{created['customer_id']}")
+        figures.append(_per_op("get profile", counter.dynamodb(), 1))
+
+        counter.reset()
+        api.ok("GET", "/v1/customers", query={"email": "ann@example.com"})
+        figures.append(_per_op("search by e-mail", counter.dynamodb(), 2))
+
+        counter.reset()
+        api.ok(
+            "PATCH", f"/v1/customers/{created['customer_id']}", {"first_name": "Anne", "expected_version": 1}
+        )
+        figures.append(_per_op("patch customer (read + write)", counter.dynamodb(), 2))
+    return figures
+
+
+def _per_op(name: str, measured: int, minimum: int) -> Figure:
+    return Figure(
+        f"DynamoDB requests: {name}", measured, f"<= {minimum}", measured / minimum, measured <= minimum
+    )
+
+
+def run() -> list[Figure]:
+    return request_figures() + cold_start_figures()
