@@ -39,12 +39,13 @@ def fake_aws_environment() -> None:
 
 def reset_caches() -> None:
     """Clients and settings are cached per process; a new mock needs new ones."""
-    from loyalty import http
+    from loyalty import http, mail
     from loyalty.config import settings
     from loyalty.repository import base
 
     settings.cache_clear()
     base.client.cache_clear()
+    mail.client.cache_clear()
     http._idempotent_runner.cache_clear()
 
 

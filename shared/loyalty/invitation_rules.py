@@ -57,7 +57,7 @@ def index_due_at(profile: dict[str, Any]) -> str | None:
     so customers created by the API or by imports enter the index with no extra step.
     """
     try:
-        status = ProgramStatus(profile.get("program_status"))
+        status = ProgramStatus(str(profile.get("program_status")))
     except ValueError:
         return None
     kind = _DUE_STATUSES.get(status)

@@ -1,0 +1,65 @@
+"""Invitations: staff invites, settings, the invitee's answer, and the scheduled run.
+
+One handler serves the HTTP API (resolver) and the EventBridge schedule, whose Input is
+`{"run": "invitations"}`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.http import CurrentPrincipal, create_app
+from loyalty.invitation_rules import InvitationSettings, InvitationSettingsView
+from loyalty.lifecycle import Event
+from loyalty.models import Customer
+from loyalty.observability import logger, metrics
+from loyalty.services import invitations
+from loyalty.services.invitations import InvitationAnswer
+
+router = APIGatewayHttpRouter()
+CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
+# Any string is looked up by its hash: a wrong token is simply unknown (404).
+Token = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+@router.post("/v1/customers/<customer_id>/invitations")
+def invite(customer_id: CustomerId, principal: CurrentPrincipal) -> Customer:
+    return invitations.invite(principal, customer_id)
+
+
+@router.post("/v1/invitations/<token>/accept")
+def accept(token: Token) -> InvitationAnswer:
+    return invitations.answer(token, Event.ACCEPT)
+
+
+@router.post("/v1/invitations/<token>/decline")
+def decline(token: Token) -> InvitationAnswer:
+    return invitations.answer(token, Event.DECLINE)
+
+
+@router.get("/v1/settings/invitations")
+def get_settings(principal: CurrentPrincipal) -> InvitationSettingsView:
+    return invitations.get_settings(principal)
+
+
+@router.put("/v1/settings/invitations")
+def put_settings(body: InvitationSettings, principal: CurrentPrincipal) -> InvitationSettingsView:
+    return invitations.put_settings(principal, body)
+
+
+app = create_app()
+app.include_router(router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("run") == "invitations":
+        seconds_left = context.get_remaining_time_in_millis
+        return invitations.run(time_left=lambda: seconds_left() / 1000).model_dump()
+    return app.resolve(event, context)

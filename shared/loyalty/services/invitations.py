@@ -1,0 +1,307 @@
+"""Invitation use cases: settings, staff invites, the scheduled run, accept and decline.
+
+Exactly once per customer and run: the customer is claimed by committing the transition
+(profile under its version condition, the token item, the audit event: one transaction)
+BEFORE the e-mail goes out. A concurrent or retried run reads a stale index entry at
+most, and its claim then fails the version condition, so it sends nothing. When the mail
+service refuses the e-mail, a compensating transaction puts the invitation fields back
+(the customer stays imported and keeps its due time) and deletes the unused token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from loyalty import mail
+from loyalty.auth import ADMINS, BACK_OFFICE, Principal
+from loyalty.clock import iso, now
+from loyalty.config import settings as env
+from loyalty.errors import Conflict, DomainError, NotFound, VersionConflict
+from loyalty.invitation_rules import (
+    TOKEN_LIFETIME,
+    InvitationSettings,
+    InvitationSettingsView,
+    RunReport,
+    SendPlan,
+    index_due_at,
+    new_token,
+    plan_send,
+    restored,
+    token_hash,
+    token_problem,
+)
+from loyalty.lifecycle import Actor, Event, ProgramStatus, apply
+from loyalty.models import Customer
+from loyalty.observability import logger
+from loyalty.repository import customers as customers_repo
+from loyalty.repository import invitations as repo
+from loyalty.repository.base import Transaction, TransactionCancelled
+from loyalty.services.customers import to_customer
+
+SCHEDULER_ACTOR = {"sub": "invitation-run", "role": Actor.SCHEDULER.value}
+SYSTEM_ACTOR = {"sub": "invitation-mailer", "role": Actor.SYSTEM.value}
+INVITEE_ACTOR = {"sub": "invitation-token", "role": Actor.INVITEE.value}
+# Stop claiming new customers when the function has less than this left to finish one.
+SAFETY_SECONDS = 20.0
+
+
+class MailNotSent(Conflict):
+    code = "mail_not_sent"
+
+
+class InvitationAnswer(BaseModel):
+    customer_id: str
+    program_status: ProgramStatus
+    program_name: str | None = None
+
+
+# --- settings -------------------------------------------------------------------------
+
+
+def load_settings(business_id: str) -> InvitationSettingsView:
+    stored = repo.get_settings(business_id)
+    if stored is None:
+        return InvitationSettingsView()
+    fields = InvitationSettingsView.model_fields
+    return InvitationSettingsView.model_validate({k: v for k, v in stored.items() if k in fields})
+
+
+def get_settings(principal: Principal) -> InvitationSettingsView:
+    principal.require(BACK_OFFICE)
+    return load_settings(principal.business_id)
+
+
+def put_settings(principal: Principal, body: InvitationSettings) -> InvitationSettingsView:
+    principal.require(ADMINS)
+    stored = repo.put_settings(principal.business_id, body.model_dump(), iso(now()))
+    return InvitationSettingsView.model_validate(
+        {k: v for k, v in stored.items() if k in InvitationSettingsView.model_fields}
+    )
+
+
+# --- sending one invitation -----------------------------------------------------------
+
+
+def _message(plan: SendPlan, settings: InvitationSettings, token: str) -> tuple[str, str]:
+    base = env().public_base_url.rstrip("/")
+    program = settings.program_name or "our loyalty program"
+    subject = f"Reminder: your invitation to {program}" if plan.kind == "reminder" else f"Join {program}"
+    text = (
+        f"You are invited to join {program}.\n\n"
+        f"Accept the invitation:\n{base}/v1/invitations/{token}/accept\n\n"
+        f"Not interested? Decline it:\n{base}/v1/invitations/{token}/decline\n\n"
+        f"This link works once and expires in {TOKEN_LIFETIME.days} days.\n"
+    )
+    return subject, text
+
+
+def send_one(
+    profile: dict[str, Any],
+    plan: SendPlan,
+    settings: InvitationSettings,
+    actor: dict[str, str],
+    at: datetime,
+) -> dict[str, Any]:
+    """Claim (commit the transition), then e-mail; undo the claim when the e-mail fails.
+
+    Raises VersionConflict when someone else changed or claimed the customer first, and
+    MailNotSent when the mail service refused the message.
+    """
+    token, hashed = new_token()
+    after = {**customers_repo.strip_keys(profile), **plan.updates}
+    invited_at = str(after["invited_at"])
+    token_record = repo.token_item(
+        hashed,
+        profile,
+        invited_at,
+        iso(at + TOKEN_LIFETIME),
+        int((at + TOKEN_LIFETIME).timestamp()),
+        plan.kind,
+    )
+    entry = customers_repo.AuditEntry(
+        plan.event.value,
+        actor,
+        profile["program_status"],
+        plan.target.value,
+        details={
+            "kind": plan.kind,
+            "invitation_count": plan.updates["invitation_count"],
+            "reminders_sent": plan.updates["reminders_sent"],
+        },
+    )
+    stored = customers_repo.commit(
+        customers_repo.Write(
+            after=after,
+            before=profile,
+            entry=entry,
+            extra=lambda tx: repo.stage_token_put(tx, token_record),
+            identifiers=(),
+        )
+    )
+    subject, text = _message(plan, settings, token)
+    try:
+        mail.send(settings.sender or env().mail_sender, str(profile["email"]), subject, text)
+    except mail.MailError as failed:
+        logger.warning(
+            "invitation e-mail not sent; undoing the claim",
+            extra={"customer_id": profile["customer_id"], "mail_error": failed.code},
+        )
+        _undo_claim(stored, profile, hashed, failed.code)
+        raise MailNotSent(
+            "the invitation e-mail could not be sent; the customer was left unchanged",
+            {"customer_id": profile["customer_id"], "mail_error": failed.code},
+        ) from failed
+    return stored
+
+
+def _undo_claim(stored: dict[str, Any], before: dict[str, Any], hashed: str, code: str) -> None:
+    current = stored
+    for _ in range(3):
+        entry = customers_repo.AuditEntry(
+            "invite_not_sent",
+            SYSTEM_ACTOR,
+            current["program_status"],
+            before["program_status"],
+            details={"mail_error": code},
+        )
+        write = customers_repo.Write(
+            after=restored(customers_repo.strip_keys(current), before),
+            before=current,
+            entry=entry,
+            extra=lambda tx: repo.stage_token_delete(tx, hashed),
+            identifiers=(),
+        )
+        try:
+            customers_repo.commit(write)
+            return
+        except VersionConflict:
+            fresh = customers_repo.get_profile(before["business_id"], before["customer_id"], consistent=True)
+            # Only undo what is still ours: someone may have moved the customer on since.
+            if (
+                fresh is None
+                or fresh.get("program_status") != stored["program_status"]
+                or fresh.get("invitation_count") != stored.get("invitation_count")
+            ):
+                break
+            current = fresh
+    logger.error("could not undo an invitation claim", extra={"customer_id": before["customer_id"]})
+
+
+def invite(principal: Principal, customer_id: str) -> Customer:
+    """Staff: invite an imported customer, resend to a pending one, re-invite an inactive one."""
+    principal.require(BACK_OFFICE)
+    profile = customers_repo.require_profile(principal.business_id, customer_id)
+    settings = load_settings(principal.business_id)
+    at = now()
+    plan = plan_send(profile, settings, at, principal.actor)
+    stored = send_one(profile, plan, settings, principal.as_actor_record(), at)
+    return to_customer(stored, principal)
+
+
+# --- the scheduled run ------------------------------------------------------------------
+
+
+def run(time_left: Callable[[], float] | None = None) -> RunReport:
+    """Invite and remind, per enabled business, at most batch_size customers each."""
+    report = RunReport()
+    at = now()
+    at_iso = iso(at)
+    for item in repo.enabled_settings():
+        report.businesses += 1
+        business_id = str(item["business_id"])
+        fields = InvitationSettings.model_fields
+        settings = InvitationSettings.model_validate({k: v for k, v in item.items() if k in fields})
+        for profile in repo.due_customers(business_id, at_iso, settings.batch_size):
+            if time_left is not None and time_left() < SAFETY_SECONDS:
+                report.out_of_time = True
+                logger.warning("invitation run stopped for time; the next run continues")
+                return report
+            _run_one(profile, settings, at, report)
+    logger.info("invitation run finished", extra=report.model_dump())
+    return report
+
+
+def _run_one(profile: dict[str, Any], settings: InvitationSettings, at: datetime, report: RunReport) -> None:
+    pending = profile.get("program_status") == ProgramStatus.PENDING.value
+    if pending and int(profile.get("reminders_sent") or 0) >= settings.max_reminders:
+        # Settings lowered max_reminders since this reminder was scheduled.
+        _stop_reminders(profile, report)
+        return
+    try:
+        plan = plan_send(profile, settings, at, Actor.SCHEDULER)
+        send_one(profile, plan, settings, SCHEDULER_ACTOR, at)
+    except MailNotSent:
+        report.failed += 1
+        return
+    except DomainError as skipped:
+        # Claimed by a concurrent run, changed since the index was read, or no longer invitable.
+        logger.info("customer skipped", extra={"customer_id": profile["customer_id"], "reason": skipped.code})
+        report.skipped += 1
+        return
+    if plan.event is Event.REMIND:
+        report.reminded += 1
+    else:
+        report.invited += 1
+
+
+def _stop_reminders(profile: dict[str, Any], report: RunReport) -> None:
+    after = {**customers_repo.strip_keys(profile), "invite_due_at": None}
+    if index_due_at(after) is not None:  # pragma: no cover - pending without due is never due
+        return
+    entry = customers_repo.AuditEntry(
+        "reminders_stopped",
+        SCHEDULER_ACTOR,
+        profile["program_status"],
+        profile["program_status"],
+        details={"reminders_sent": int(profile.get("reminders_sent") or 0)},
+    )
+    try:
+        customers_repo.commit(customers_repo.Write(after=after, before=profile, entry=entry, identifiers=()))
+        report.stopped += 1
+    except DomainError:
+        report.skipped += 1
+
+
+# --- the invitee answers ----------------------------------------------------------------
+
+
+def answer(token: str, event: Event) -> InvitationAnswer:
+    """Accept or decline with the token from the e-mail; single use, in one transaction."""
+    hashed = token_hash(token)
+    for _ in range(3):
+        token_record = repo.get_token(hashed)
+        if token_record is None:
+            raise NotFound("unknown invitation link", {"reason": "unknown"})
+        business_id, customer_id = str(token_record["business_id"]), str(token_record["customer_id"])
+        profile = customers_repo.get_profile(business_id, customer_id, consistent=True)
+        at = iso(now())
+        problem = token_problem(token_record, profile, at)
+        if problem is not None:
+            raise problem
+        assert profile is not None
+        target = apply(event, ProgramStatus(profile["program_status"]), Actor.INVITEE)
+        after = {**customers_repo.strip_keys(profile), "program_status": target.value, "invite_due_at": None}
+        entry = customers_repo.AuditEntry(
+            event.value, INVITEE_ACTOR, profile["program_status"], target.value, details={"via": "token"}
+        )
+        tx = Transaction()
+        customers_repo.stage(
+            tx, customers_repo.Write(after=after, before=profile, entry=entry, identifiers=()), at
+        )
+        token_index = repo.stage_token_use(tx, hashed, event.value, at)
+        try:
+            tx.commit()
+        except TransactionCancelled as cancelled:
+            if token_index in cancelled.failed_indexes():
+                continue  # used or expired meanwhile: the next pass says which
+            error = customers_repo.explain_cancellation(tx, cancelled, customer_id)
+            if isinstance(error, VersionConflict):
+                continue  # the profile changed meanwhile: decide again on fresh data
+            raise error from cancelled
+        program = load_settings(business_id).program_name
+        return InvitationAnswer(customer_id=customer_id, program_status=target, program_name=program)
+    raise Conflict("the invitation changed while it was being answered; retry")
