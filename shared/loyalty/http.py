@@ -7,7 +7,7 @@ Domain errors become HTTP responses here and nowhere else. The error body is alw
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -102,11 +102,16 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         return error_response(500, "internal_error", "internal error; the request was not applied")
 
 
+def jwt_claims(raw_event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Claims API Gateway's JWT authorizer placed in the event (None when there are none)."""
+    authorizer = (raw_event.get("requestContext") or {}).get("authorizer") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims")
+    return claims if isinstance(claims, dict) else None
+
+
 def principal(request: Request) -> Principal:
     """Dependency: the verified caller. API Gateway's JWT authorizer put the claims there."""
-    raw = request.resolved_event.raw_event
-    claims = (((raw.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims")
-    return principal_from_claims(claims)
+    return principal_from_claims(jwt_claims(request.resolved_event.raw_event))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
@@ -202,8 +207,34 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMid
     )
 
 
-def create_app() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+class LoyaltyResolver(APIGatewayHttpResolver):
+    """The HTTP API resolver with validation, plus an auth gate that runs before validation.
+
+    Powertools validates the body before resolving dependencies, so without this gate a
+    caller with no token would learn the request schema from a 422 instead of getting 401.
+    """
+
+    def __init__(self, public_routes: frozenset[str] = frozenset()) -> None:
+        super().__init__(enable_validation=True)
+        # Route keys as API Gateway writes them ("POST /v1/invitations/{token}/accept").
+        self.public_routes = public_routes
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        route_key = str(event.get("routeKey", ""))
+        if route_key not in self.public_routes and jwt_claims(event) is None:
+            denied = error_response(401, errors.Unauthorized.code, "missing or invalid bearer token")
+            return {
+                "statusCode": 401,
+                "headers": {"Content-Type": "application/json"},
+                "body": denied.body,
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
+
+
+def create_app(public_routes: frozenset[str] = frozenset()) -> APIGatewayHttpResolver:
+    """The resolver every API handler uses. `public_routes` need no JWT (e.g. invitation links)."""
+    app = LoyaltyResolver(public_routes)
     register_error_handlers(app)
     app.use(middlewares=[idempotency_middleware])
     return app
