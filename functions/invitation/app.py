@@ -52,7 +52,9 @@ def put_settings(body: InvitationSettings, principal: CurrentPrincipal) -> Invit
     return invitations.put_settings(principal, body)
 
 
-app = create_app()
+# The token in the path is the credential: these routes have no JWT authorizer.
+PUBLIC_ROUTES = frozenset({"POST /v1/invitations/{token}/accept", "POST /v1/invitations/{token}/decline"})
+app = create_app(public_routes=PUBLIC_ROUTES)
 app.include_router(router)
 
 
