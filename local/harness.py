@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,13 +40,14 @@ def fake_aws_environment() -> None:
 
 def reset_caches() -> None:
     """Clients and settings are cached per process; a new mock needs new ones."""
-    from loyalty import http, mail
+    from loyalty import http, mail, storage
     from loyalty.config import settings
     from loyalty.repository import base
 
     settings.cache_clear()
     base.client.cache_clear()
     mail.client.cache_clear()
+    storage.reset()
     http._idempotent_runner.cache_clear()
 
 
@@ -60,11 +62,46 @@ class Aws:
         return str(self.refs["LoyaltyTable"])
 
 
+def align_moto_limits() -> None:
+    """moto 5.2 still caps TransactWriteItems at 25 items; DynamoDB has allowed 100 since 2022."""
+    from moto.dynamodb import responses
+
+    from loyalty.repository.base import MAX_TRANSACTION_ITEMS
+
+    responses.TRANSACTION_MAX_ITEMS = MAX_TRANSACTION_ITEMS
+    _serialize_moto_writes()
+
+
+_moto_write_lock = threading.RLock()
+
+
+def _serialize_moto_writes() -> None:
+    """Make moto's table writes atomic with respect to each other, as DynamoDB's are.
+
+    moto's TransactWriteItems snapshots the whole table and restores the snapshot when a
+    condition fails; two threads interleaving there undo each other's committed writes.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_serialized", False):
+            continue
+
+        def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _moto_write_lock:
+                return __original(self, *args, **kwargs)
+
+        serialized._serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
 @contextmanager
 def mocked_aws(prefix: str = "test") -> Iterator[Aws]:
     """moto with every template resource provisioned and the functions' environment set."""
     from moto import mock_aws
 
+    align_moto_limits()
     saved = dict(os.environ)
     with mock_aws():
         template = tpl.load()

@@ -28,8 +28,9 @@ from loyalty.repository.base import (
 from loyalty.suppression import identifier_hash
 
 IDENTIFIERS = ("email", "phone", "external_id")
-# Statuses that leave the name index: nothing personal remains to search for.
-_UNLISTED = frozenset({"excluded", "merged"})
+# Statuses that leave the name index: nothing personal remains to search for (`new`
+# virtual card owners never had any, and thousands of them would flood the name list).
+_UNLISTED = frozenset({"excluded", "merged", "new"})
 _INTERNAL = frozenset({"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "entity"})
 
 

@@ -1,0 +1,308 @@
+"""Card use cases: pack, read, block/unblock, attach, replace; and the merge transaction.
+
+Every change to a card is one TransactWriteItems with its owner's profile (the profile
+lists its cards) and an audit event. Binding a packed card to a real customer merges the
+card's `new` virtual owner into that customer in the same transaction (DESIGN.md "Cards").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from loyalty import card_rules
+from loyalty.auth import BACK_OFFICE, Principal, Role
+from loyalty.card_rules import Binding, CardTaken
+from loyalty.clock import now_iso
+from loyalty.errors import Conflict, Duplicate, NotFound, VersionConflict
+from loyalty.lifecycle import Event, apply
+from loyalty.models import Customer
+from loyalty.registration_models import (
+    Card,
+    CardAttach,
+    CardBatch,
+    CardBatchReport,
+    CardFailure,
+    CardPatch,
+    CardReplacement,
+    CardSummary,
+)
+from loyalty.repository import cards as card_repo
+from loyalty.repository import customers as customer_repo
+from loyalty.repository.base import Transaction, TransactionCancelled
+from loyalty.services.customers import new_profile, to_customer
+
+ATTEMPTS = 3
+# How many per-number failures a report or error carries (the rest are counted).
+MAX_REPORTED = 1000
+T = TypeVar("T")
+
+
+def to_card(card: dict[str, Any]) -> Card:
+    return Card.model_validate({k: v for k, v in card.items() if k in Card.model_fields})
+
+
+def retrying(attempt: Callable[[], T]) -> T:
+    """Run a read-decide-write attempt again when the profile changed underneath it.
+
+    A lost race for a card is not retried: it raises CardTaken (409) at once.
+    """
+    for n in range(ATTEMPTS):
+        try:
+            return attempt()
+        except VersionConflict:
+            if n + 1 == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --- the merge transaction -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bindable:
+    card: dict[str, Any]
+    owner: dict[str, Any]
+
+
+def load_bindable(business_id: str, number: str, field: str = "card_number") -> Bindable:
+    card = card_repo.get_card(business_id, number)
+    if card is None:
+        raise NotFound("card not found", {field: number})
+    owner = customer_repo.get_profile(business_id, card["customer_id"], consistent=True)
+    if owner is None:  # pragma: no cover - cards are only written with their owner
+        raise Conflict("the card's owner is missing", {field: number})
+    return Bindable(card, owner)
+
+
+def system_actor(principal: Principal) -> dict[str, str]:
+    # The merge is the system's consequence of the caller's request: record both.
+    return {"sub": principal.sub, "role": "system"}
+
+
+@dataclass
+class MergeOps:
+    """Indexes of the ops that fail when another request took the card first."""
+
+    indexes: set[int]
+
+
+def stage_merge(
+    tx: Transaction, principal: Principal, bindable: Bindable, binding: Binding, at: str
+) -> MergeOps:
+    owner = bindable.owner
+    profile_index = len(tx.items)
+    customer_repo.stage(
+        tx,
+        customer_repo.Write(
+            after=binding.virtual_owner,
+            before=owner,
+            entry=customer_repo.AuditEntry(
+                Event.MERGE.value,
+                system_actor(principal),
+                owner["program_status"],
+                binding.virtual_owner["program_status"],
+                details={
+                    "merged_into": binding.target["customer_id"],
+                    "card_number": binding.card["number"],
+                    "balance_moved": binding.balance_moved,
+                },
+            ),
+        ),
+        at,
+    )
+    card_index = card_repo.stage(tx, binding.card, bindable.card)
+    return MergeOps({profile_index, card_index})
+
+
+def commit(tx: Transaction, target_id: str, race: set[int]) -> None:
+    try:
+        tx.commit()
+    except TransactionCancelled as cancelled:
+        if race & set(cancelled.failed_indexes()):
+            raise CardTaken(
+                "the card was taken or changed by a concurrent request; nothing was changed",
+                {"customer_id": target_id},
+            ) from cancelled
+        raise customer_repo.explain_cancellation(tx, cancelled, target_id) from cancelled
+
+
+def binding_details(binding: Binding) -> dict[str, Any]:
+    return {
+        "card_number": binding.card["number"],
+        "merged_customer_id": binding.virtual_owner["customer_id"],
+        "balance_moved": binding.balance_moved,
+    }
+
+
+# --- packing -------------------------------------------------------------------------
+
+
+def pack_cards(principal: Principal, body: CardBatch) -> tuple[CardBatchReport, int]:
+    status = apply(Event.PACK_CARD, None, principal.actor)
+    bid = principal.business_id
+    if body.numbers is not None:
+        numbers = body.numbers
+    else:
+        assert body.start is not None and body.count is not None  # the model guarantees both
+        numbers = card_rules.generate_numbers(
+            body.prefix or "", body.start, body.count, body.luhn, body.width
+        )
+    unique, repeated = card_rules.split_duplicates(numbers)
+    existing = card_repo.existing_numbers(bid, unique)
+    at = now_iso()
+    actor = principal.as_actor_record()
+    entries = []
+    for number in unique:
+        if number in existing:
+            continue
+        owner = new_profile(bid, {"cards": [{"number": number, "state": "issued"}]}, status)
+        card = {
+            "business_id": bid,
+            "number": number,
+            "state": "issued",
+            "customer_id": owner["customer_id"],
+            "created_at": at,
+            "updated_at": at,
+        }
+        entry = customer_repo.AuditEntry(
+            Event.PACK_CARD.value, actor, None, status.value, details={"card_number": number}
+        )
+        entries.append(card_repo.PackEntry(card, customer_repo.Write(after=owner, entry=entry)))
+    outcome = card_repo.pack(entries, at)
+
+    failures = [CardFailure(number=n, code="duplicate", message="repeated in this request") for n in repeated]
+    failures += [
+        CardFailure(number=n, code="duplicate", message="a card with this number exists")
+        for n in [*(n for n in unique if n in existing), *outcome.duplicates]
+    ]
+    failures += [
+        CardFailure(number=n, code="not_written", message="not written; retry") for n in outcome.failed
+    ]
+    if not outcome.created:
+        raise Duplicate(
+            "no card was created",
+            {"errors": [f.model_dump() for f in failures[:MAX_REPORTED]], "failed": len(failures)},
+        )
+    report = CardBatchReport(
+        requested=len(numbers),
+        created=len(outcome.created),
+        failed=len(failures),
+        cards=[CardSummary.model_validate(c) for c in outcome.created],
+        errors=failures[:MAX_REPORTED],
+    )
+    return report, 201
+
+
+# --- read, block, unblock ------------------------------------------------------------
+
+
+def visible_card(principal: Principal, number: str) -> dict[str, Any]:
+    card = card_repo.get_card(principal.business_id, number)
+    # A customer sees only their own cards; others' are "not found", not "forbidden".
+    if card is None or (principal.role is Role.CUSTOMER and card["customer_id"] != principal.sub):
+        raise NotFound("card not found", {"card_number": number})
+    if principal.role is not Role.CUSTOMER:
+        principal.require(BACK_OFFICE)
+    return card
+
+
+def get_card(principal: Principal, number: str) -> Card:
+    return to_card(visible_card(principal, number))
+
+
+def patch_card(principal: Principal, number: str, body: CardPatch) -> Card:
+    def attempt() -> Card:
+        card = visible_card(principal, number)
+        owner = customer_repo.require_profile(principal.business_id, card["customer_id"])
+        at = now_iso()
+        after = card_rules.plan_block(card, body.blocked, at)
+        owner_after = {**owner, "cards": card_rules.with_card(owner.get("cards"), number, after["state"])}
+        entry = customer_repo.AuditEntry(
+            "card_blocked" if body.blocked else "card_unblocked",
+            principal.as_actor_record(),
+            owner["program_status"],
+            owner["program_status"],
+            details={"card_number": number, "state": after["state"]},
+        )
+        tx = Transaction()
+        customer_repo.stage(tx, customer_repo.Write(after=owner_after, before=owner, entry=entry), at)
+        card_index = card_repo.stage(tx, after, card)
+        try:
+            tx.commit()
+        except TransactionCancelled as cancelled:
+            if card_index in cancelled.failed_indexes():
+                raise VersionConflict(
+                    "the card changed while it was updated", {"card_number": number}
+                ) from None
+            raise customer_repo.explain_cancellation(tx, cancelled, owner["customer_id"]) from cancelled
+        return to_card({**after, "version": card["version"] + 1})
+
+    return retrying(attempt)
+
+
+# --- attach and replace --------------------------------------------------------------
+
+
+def holder(principal: Principal, customer_id: str) -> dict[str, Any]:
+    principal.require_self_or(customer_id, BACK_OFFICE)
+    target = customer_repo.require_profile(principal.business_id, customer_id)
+    card_rules.require_holder(target)
+    return target
+
+
+def attach_card(principal: Principal, customer_id: str, body: CardAttach) -> Customer:
+    def attempt() -> Customer:
+        target = holder(principal, customer_id)
+        bindable = load_bindable(principal.business_id, body.card_number)
+        at = now_iso()
+        binding = card_rules.plan_binding(bindable.card, bindable.owner, target, at)
+        tx = Transaction()
+        entry = customer_repo.AuditEntry(
+            "card_attached",
+            principal.as_actor_record(),
+            target["program_status"],
+            target["program_status"],
+            details=binding_details(binding),
+        )
+        stored = customer_repo.stage(
+            tx, customer_repo.Write(after=binding.target, before=target, entry=entry), at
+        )
+        race = stage_merge(tx, principal, bindable, binding, at)
+        commit(tx, customer_id, race.indexes)
+        return to_customer(stored, principal)
+
+    return retrying(attempt)
+
+
+def replace_card(principal: Principal, customer_id: str, number: str, body: CardReplacement) -> Customer:
+    def attempt() -> Customer:
+        target = holder(principal, customer_id)
+        old = card_repo.get_card(principal.business_id, number)
+        if old is None:
+            raise NotFound("card not found", {"card_number": number})
+        at = now_iso()
+        retired = card_rules.plan_retirement(old, customer_id, body.new_card_number, at)
+        bindable = load_bindable(principal.business_id, body.new_card_number, "new_card_number")
+        without_old = {**target, "cards": card_rules.with_card(target.get("cards"), number, retired["state"])}
+        binding = card_rules.plan_binding(
+            {**bindable.card, "replaces": number}, bindable.owner, without_old, at
+        )
+        tx = Transaction()
+        entry = customer_repo.AuditEntry(
+            "card_replaced",
+            principal.as_actor_record(),
+            target["program_status"],
+            target["program_status"],
+            details={**binding_details(binding), "replaced_card_number": number},
+        )
+        stored = customer_repo.stage(
+            tx, customer_repo.Write(after=binding.target, before=target, entry=entry), at
+        )
+        old_index = card_repo.stage(tx, retired, old)
+        race = stage_merge(tx, principal, bindable, binding, at)
+        commit(tx, customer_id, race.indexes | {old_index})
+        return to_customer(stored, principal)
+
+    return retrying(attempt)
