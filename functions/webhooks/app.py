@@ -1,0 +1,62 @@
+"""Webhook subscriptions, their delivery log and replay (DESIGN.md `/v1/webhooks`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.http import CurrentPrincipal, create_app
+from loyalty.models import Page
+from loyalty.observability import logger, metrics
+from loyalty.services import webhooks
+from loyalty.services.webhooks import DeliveryAttempt, Webhook, WebhookCreate
+
+router = APIGatewayHttpRouter()
+WebhookId = Annotated[str, Path(min_length=1, max_length=64)]
+DeliveryId = Annotated[str, Path(min_length=1, max_length=64)]
+Limit = Annotated[int | None, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+
+
+@router.post("/v1/webhooks")
+def create_webhook(body: WebhookCreate, principal: CurrentPrincipal) -> tuple[Webhook, int]:
+    return webhooks.create_webhook(principal, body), 201
+
+
+@router.get("/v1/webhooks")
+def list_webhooks(principal: CurrentPrincipal, limit: Limit = None, cursor: Cursor = None) -> Page[Webhook]:
+    return webhooks.list_webhooks(principal, limit, cursor)
+
+
+@router.delete("/v1/webhooks/<webhook_id>")
+def delete_webhook(webhook_id: WebhookId, principal: CurrentPrincipal) -> tuple[None, int]:
+    webhooks.delete_webhook(principal, webhook_id)
+    return None, 204
+
+
+@router.get("/v1/webhooks/<webhook_id>/deliveries")
+def list_deliveries(
+    webhook_id: WebhookId, principal: CurrentPrincipal, limit: Limit = None, cursor: Cursor = None
+) -> Page[DeliveryAttempt]:
+    return webhooks.list_deliveries(principal, webhook_id, limit, cursor)
+
+
+@router.post("/v1/webhooks/<webhook_id>/deliveries/<delivery_id>/replay")
+def replay_delivery(
+    webhook_id: WebhookId, delivery_id: DeliveryId, principal: CurrentPrincipal
+) -> DeliveryAttempt:
+    return webhooks.replay_delivery(principal, webhook_id, delivery_id)
+
+
+app = create_app()
+app.include_router(router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

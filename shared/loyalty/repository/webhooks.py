@@ -1,0 +1,179 @@
+"""Webhook subscriptions, the delivery log, and the retry and dead-letter queues.
+
+Subscriptions live in the business partition (`B#<bid>`, SK `WEBHOOK#<id>`), so the
+dispatcher reads all of a business's subscriptions with one Query. Delivery attempts
+live in their own partition per subscription (`B#<bid>#WEBHOOK#<id>`), SK
+`DELIVERY#<stamp>#<delivery id>`: newest first is a backwards Query, and a delivery id
+carries its stamp so one GetItem finds it. Attempts expire through the table's TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from loyalty import keys
+from loyalty.config import settings
+from loyalty.errors import NotFound
+from loyalty.repository.base import (
+    ConditionFailed,
+    QueryPage,
+    client,
+    get_item,
+    query,
+    query_all,
+    serialize,
+    table_name,
+    translate,
+)
+
+ENTITY_WEBHOOK = "webhook"
+ENTITY_DELIVERY = "webhook_delivery"
+DELIVERY_SK_PREFIX = "DELIVERY#"
+# `<20-digit UTC stamp><12 hex>`: sortable, and the stamp locates the item.
+_DELIVERY_ID = re.compile(r"^(\d{20})([0-9a-f]{12})$")
+
+
+# --- subscriptions -------------------------------------------------------------------
+
+
+def create_subscription(item: Mapping[str, Any]) -> None:
+    key = keys.webhook_key(item["business_id"], item["webhook_id"])
+    try:
+        client().put_item(
+            TableName=table_name(),
+            Item=serialize({**item, **key, "entity": ENTITY_WEBHOOK}),
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+    except ClientError as exc:
+        raise translate(exc) from exc
+
+
+def get_subscription(business_id: str, webhook_id: str) -> dict[str, Any] | None:
+    return get_item(keys.webhook_key(business_id, webhook_id))
+
+
+def require_subscription(business_id: str, webhook_id: str) -> dict[str, Any]:
+    found = get_subscription(business_id, webhook_id)
+    if found is None:
+        raise NotFound("webhook not found", {"webhook_id": webhook_id})
+    return found
+
+
+def list_subscriptions(business_id: str, limit: int, cursor: str | None) -> QueryPage:
+    pk = keys.business_pk(business_id)
+    return query(
+        "PK = :pk AND begins_with(SK, :p)",
+        {":pk": pk, ":p": keys.WEBHOOK_SK_PREFIX},
+        limit=limit,
+        cursor=cursor,
+        partition=pk,
+    )
+
+
+def all_subscriptions(business_id: str) -> list[dict[str, Any]]:
+    """Every subscription of a business: one Query (a business has few)."""
+    return list(
+        query_all(
+            "PK = :pk AND begins_with(SK, :p)",
+            {":pk": keys.business_pk(business_id), ":p": keys.WEBHOOK_SK_PREFIX},
+        )
+    )
+
+
+def delete_subscription(business_id: str, webhook_id: str) -> None:
+    try:
+        client().delete_item(
+            TableName=table_name(),
+            Key=serialize(keys.webhook_key(business_id, webhook_id)),
+            ConditionExpression="attribute_exists(PK)",
+        )
+    except ClientError as exc:
+        error = translate(exc)
+        if isinstance(error, ConditionFailed):
+            raise NotFound("webhook not found", {"webhook_id": webhook_id}) from exc
+        raise error from exc
+
+
+# --- delivery log --------------------------------------------------------------------
+
+
+def delivery_key(business_id: str, webhook_id: str, delivery_id: str) -> dict[str, str] | None:
+    found = _DELIVERY_ID.match(delivery_id)
+    if not found:
+        return None
+    return keys.webhook_delivery_key(business_id, webhook_id, found.group(1), delivery_id)
+
+
+def delivery_item(attempt: Mapping[str, Any]) -> dict[str, Any]:
+    key = delivery_key(attempt["business_id"], attempt["webhook_id"], attempt["delivery_id"])
+    assert key is not None, "delivery ids are made by new_delivery_id"
+    return {**attempt, **key, "entity": ENTITY_DELIVERY}
+
+
+def log_attempts(attempts: Sequence[Mapping[str, Any]]) -> None:
+    """Write attempt items with BatchWriteItem (25 a call), retrying unprocessed ones.
+
+    Each attempt has a fresh unique id and is never updated, so there is no condition
+    to keep; batching is what keeps a busy stream batch to a few requests.
+    """
+    items = [delivery_item(a) for a in attempts]
+    for start in range(0, len(items), 25):
+        request: dict[str, Any] = {
+            table_name(): [{"PutRequest": {"Item": serialize(i)}} for i in items[start : start + 25]]
+        }
+        while request:
+            try:
+                out = client().batch_write_item(RequestItems=request)
+            except ClientError as exc:
+                raise translate(exc) from exc
+            request = out.get("UnprocessedItems") or {}
+
+
+def get_delivery(business_id: str, webhook_id: str, delivery_id: str) -> dict[str, Any] | None:
+    key = delivery_key(business_id, webhook_id, delivery_id)
+    return get_item(key) if key else None
+
+
+def list_deliveries(business_id: str, webhook_id: str, limit: int, cursor: str | None) -> QueryPage:
+    pk = keys.webhook_delivery_pk(business_id, webhook_id)
+    return query(
+        "PK = :pk AND begins_with(SK, :p)",
+        {":pk": pk, ":p": DELIVERY_SK_PREFIX},
+        limit=limit,
+        cursor=cursor,
+        forward=False,
+        partition=pk,
+    )
+
+
+# --- queues --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+def enqueue_retry(message: Mapping[str, Any], delay_seconds: int) -> None:
+    """A retry message; it names the delivery, never the secret (read again at retry)."""
+    sqs().send_message(
+        QueueUrl=settings().webhook_retry_queue_url,
+        MessageBody=json.dumps(message, separators=(",", ":")),
+        DelaySeconds=max(0, min(900, int(delay_seconds))),
+    )
+
+
+def dead_letter(message: Mapping[str, Any]) -> None:
+    sqs().send_message(
+        QueueUrl=settings().webhook_dead_letter_queue_url,
+        MessageBody=json.dumps(message, separators=(",", ":")),
+    )

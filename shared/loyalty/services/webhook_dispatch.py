@@ -1,0 +1,387 @@
+"""Webhook delivery: stream batches, the retry queue and replays (DESIGN.md "Webhooks").
+
+A batch's deliveries all run in parallel (a thread pool over pooled, kept-alive
+connections), then failures are handed to the retry queue with exponential backoff, or
+to the dead-letter queue after the last attempt, then every attempt is logged. A stream
+record counts as failed only when one of its hand-offs to a queue failed: Lambda then
+sends it again (same event ids), while records already handed off are never re-sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3
+
+from loyalty import webhook_signing
+from loyalty.clock import now_iso
+from loyalty.config import settings
+from loyalty.errors import NotFound, Throttled
+from loyalty.observability import logger
+from loyalty.repository import webhooks as repo
+from loyalty.repository.statuses import get_catalog
+from loyalty.webhook_events import WebhookEvent, business_of, derive, wants
+from loyalty.webhook_targets import Target, UnsafeTarget, check_target
+
+TIMEOUT = urllib3.Timeout(connect=3.0, read=5.0, total=5.0)
+MAX_PARALLEL = 128
+LOG_TTL_SECONDS = 30 * 24 * 3600
+MAX_QUEUE_DELAY = 900  # SQS's limit; longer waits are re-enqueued with what remains
+
+DELIVERED = "delivered"
+RETRYING = "retrying"
+DEAD = "dead"
+
+
+# --- HTTP ----------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Sender:
+    """Sends signed POSTs; keeps one connection pool per target address (connection reuse)."""
+
+    def __init__(self, timeout: urllib3.Timeout = TIMEOUT, pool_size: int = MAX_PARALLEL) -> None:
+        self.timeout = timeout
+        self.pool_size = pool_size
+        self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def _pool(self, target: Target) -> urllib3.HTTPConnectionPool:
+        # Connect to the address that passed the check, not to a fresh DNS answer.
+        address = target.addresses[0]
+        key = (target.scheme, target.host, target.port, address)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                common: dict[str, Any] = {
+                    "maxsize": self.pool_size,
+                    "block": False,
+                    "timeout": self.timeout,
+                    "retries": False,
+                }
+                if target.scheme == "https":
+                    pool = urllib3.HTTPSConnectionPool(
+                        address,
+                        target.port,
+                        server_hostname=target.host,
+                        assert_hostname=target.host,
+                        **common,
+                    )
+                else:
+                    pool = urllib3.HTTPConnectionPool(address, target.port, **common)
+                self._pools[key] = pool
+            return pool
+
+    def post(self, target: Target, headers: Mapping[str, str], body: str) -> Outcome:
+        default_port = 443 if target.scheme == "https" else 80
+        host = target.host if target.port == default_port else f"{target.host}:{target.port}"
+        started = time.perf_counter()
+        try:
+            response = self._pool(target).urlopen(
+                "POST",
+                target.path,
+                body=body.encode(),
+                headers={**headers, "host": host, "user-agent": "loyalty-webhooks/1"},
+                redirect=False,  # a redirect could lead anywhere; it counts as a failure
+                retries=False,
+                assert_same_host=False,
+            )
+        except urllib3.exceptions.TimeoutError:
+            return Outcome(None, _ms(started), "timeout")
+        except urllib3.exceptions.HTTPError as exc:
+            return Outcome(None, _ms(started), f"connection error: {type(exc).__name__}")
+        latency = _ms(started)
+        if 200 <= response.status < 300:
+            return Outcome(response.status, latency, None)
+        return Outcome(response.status, latency, f"HTTP {response.status}")
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+_sender: Sender | None = None
+_executor: ThreadPoolExecutor | None = None
+
+
+def sender() -> Sender:
+    global _sender
+    if _sender is None:
+        _sender = Sender()
+    return _sender
+
+
+def executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="webhook")
+    return _executor
+
+
+# --- deliveries ----------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """One event to one subscription, at a given attempt number (1 is the first try)."""
+
+    subscription: dict[str, Any]
+    event_id: str
+    type: str
+    body: str
+    attempt: int = 1
+    replay_of: str | None = None
+    source: str = ""  # the stream record or queue message it came from
+    outcome: Outcome | None = None
+    state: str = ""
+    attempt_record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def business_id(self) -> str:
+        return str(self.subscription["business_id"])
+
+    @property
+    def webhook_id(self) -> str:
+        return str(self.subscription["webhook_id"])
+
+
+def new_delivery_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d%H%M%S%f") + uuid.uuid4().hex[:12]
+
+
+def body_of(event: WebhookEvent) -> str:
+    return json.dumps(event.payload(), separators=(",", ":"), sort_keys=True)
+
+
+def backoff_seconds(attempts_made: int) -> int:
+    """Exponential: base * 2**attempts (attempts made so far)."""
+    return int(settings().webhook_backoff_base_seconds * 2**attempts_made)
+
+
+def _send_one(delivery: Delivery) -> Outcome:
+    try:
+        target = check_target(delivery.subscription["url"], local_stack=settings().local_stack)
+    except UnsafeTarget as refused:
+        return Outcome(None, 0, f"target refused: {refused.message}")
+    stamp = int(time.time())
+    secret = str(delivery.subscription["secret"])
+    headers = webhook_signing.headers(secret, delivery.event_id, stamp, delivery.body)
+    return sender().post(target, headers, delivery.body)
+
+
+def send_all(deliveries: list[Delivery]) -> None:
+    """Send every delivery in parallel; each gets its `outcome`."""
+    if len(deliveries) == 1:
+        deliveries[0].outcome = _send_one(deliveries[0])
+        return
+    for delivery, outcome in zip(deliveries, executor().map(_send_one, deliveries), strict=True):
+        delivery.outcome = outcome
+
+
+def retry_message(delivery: Delivery, due_at: float) -> dict[str, Any]:
+    # The body travels with the message, the secret does not (it is read again at retry).
+    return {
+        "business_id": delivery.business_id,
+        "webhook_id": delivery.webhook_id,
+        "event_id": delivery.event_id,
+        "type": delivery.type,
+        "body": delivery.body,
+        "attempt": delivery.attempt,
+        "due_at": due_at,
+        "replay_of": delivery.replay_of,
+    }
+
+
+def settle(deliveries: list[Delivery]) -> set[str]:
+    """Queue the failures, log every attempt; return the sources whose hand-off failed."""
+    failed_sources: set[str] = set()
+    at = now_iso()
+    max_attempts = settings().webhook_max_attempts
+    for delivery in deliveries:
+        outcome = delivery.outcome
+        assert outcome is not None
+        if outcome.ok:
+            delivery.state = DELIVERED
+        else:
+            try:
+                if delivery.attempt >= max_attempts:
+                    delivery.state = DEAD
+                    repo.dead_letter({**retry_message(delivery, 0), "error": outcome.error})
+                else:
+                    delivery.state = RETRYING
+                    delay = backoff_seconds(delivery.attempt)
+                    repo.enqueue_retry(retry_message(delivery, time.time() + delay), delay)
+            except Exception:
+                logger.exception("could not queue a failed webhook delivery", extra=_log_fields(delivery))
+                failed_sources.add(delivery.source)
+        delivery.attempt_record = {
+            "business_id": delivery.business_id,
+            "webhook_id": delivery.webhook_id,
+            "delivery_id": new_delivery_id(),
+            "event_id": delivery.event_id,
+            "type": delivery.type,
+            "attempt": delivery.attempt,
+            "state": delivery.state,
+            "status_code": outcome.status_code,
+            "latency_ms": outcome.latency_ms,
+            "error": outcome.error,
+            "sent_at": at,
+            "replay_of": delivery.replay_of,
+            "body": delivery.body,
+            "ttl": int(time.time()) + LOG_TTL_SECONDS,
+        }
+        if not outcome.ok:
+            logger.info("webhook delivery failed", extra=_log_fields(delivery))
+    try:
+        repo.log_attempts([d.attempt_record for d in deliveries])
+    except Exception:
+        # The log is for people; the deliveries and their retries are already settled.
+        logger.exception("could not write the webhook delivery log")
+    return failed_sources
+
+
+def _log_fields(delivery: Delivery) -> dict[str, Any]:
+    outcome = delivery.outcome
+    return {
+        "webhook_id": delivery.webhook_id,
+        "event_id": delivery.event_id,
+        "attempt": delivery.attempt,
+        "status_code": outcome.status_code if outcome else None,
+        "error": outcome.error if outcome else None,
+    }
+
+
+# --- use cases -----------------------------------------------------------------------
+
+
+class _PerBatch:
+    """Subscriptions and status catalogs, read at most once per business per batch."""
+
+    def __init__(self) -> None:
+        self.subscriptions: dict[str, list[dict[str, Any]]] = {}
+        self.catalogs: dict[str, dict[str, Any]] = {}
+
+    def subscriptions_of(self, business_id: str) -> list[dict[str, Any]]:
+        if business_id not in self.subscriptions:
+            self.subscriptions[business_id] = repo.all_subscriptions(business_id)
+        return self.subscriptions[business_id]
+
+    def definitions_of(self, business_id: str) -> dict[str, Any]:
+        if business_id not in self.catalogs:
+            self.catalogs[business_id] = get_catalog(business_id)
+        return dict(self.catalogs[business_id].get("definitions") or {})
+
+
+def _needs_catalog(record: Mapping[str, Any]) -> bool:
+    image = (record.get("dynamodb") or {}).get("NewImage") or {}
+    return bool((image.get("statuses") or {}).get("M"))
+
+
+def dispatch_stream_records(records: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Deliver the events of a stream batch; return the eventIDs that must be retried."""
+    cache = _PerBatch()
+    deliveries: list[Delivery] = []
+    for record in records:
+        business_id = business_of(record)
+        if business_id is None:
+            continue
+        subscriptions = cache.subscriptions_of(business_id)
+        if not subscriptions:
+            continue  # the common case: no one listens, no catalog read, nothing sent
+        definitions = cache.definitions_of(business_id) if _needs_catalog(record) else {}
+        for event in derive(record, definitions):
+            body = body_of(event)
+            for subscription in subscriptions:
+                if wants(subscription, event):
+                    deliveries.append(
+                        Delivery(subscription, event.id, event.type, body, source=str(record["eventID"]))
+                    )
+    if not deliveries:
+        return set()
+    send_all(deliveries)
+    return settle(deliveries)
+
+
+@dataclass
+class RetryMessage:
+    message_id: str
+    body: dict[str, Any]
+
+
+def process_retries(messages: list[RetryMessage], clock: Callable[[], float] = time.time) -> set[str]:
+    """Retry queue messages: send the due ones again; return the message ids to redeliver."""
+    failed: set[str] = set()
+    subscriptions: dict[tuple[str, str], dict[str, Any] | None] = {}
+    deliveries: list[Delivery] = []
+    for message in messages:
+        body = message.body
+        remaining = float(body.get("due_at") or 0) - clock()
+        if remaining > 1:
+            # Longer than SQS can delay a message: wait again for what remains.
+            try:
+                repo.enqueue_retry(body, int(remaining))
+            except Exception:
+                logger.exception("could not re-enqueue a webhook retry")
+                failed.add(message.message_id)
+            continue
+        key = (str(body["business_id"]), str(body["webhook_id"]))
+        if key not in subscriptions:
+            subscriptions[key] = repo.get_subscription(*key)
+        subscription = subscriptions[key]
+        if subscription is None:
+            logger.info("webhook deleted; its pending retry is dropped", extra={"webhook_id": key[1]})
+            continue
+        deliveries.append(
+            Delivery(
+                subscription,
+                str(body["event_id"]),
+                str(body["type"]),
+                str(body["body"]),
+                attempt=int(body["attempt"]) + 1,
+                replay_of=body.get("replay_of"),
+                source=message.message_id,
+            )
+        )
+    if deliveries:
+        send_all(deliveries)
+        failed |= settle(deliveries)
+    return failed
+
+
+def replay(business_id: str, webhook_id: str, delivery_id: str) -> dict[str, Any]:
+    """Send a logged delivery again now (same webhook-id and body); returns the new attempt."""
+    subscription = repo.require_subscription(business_id, webhook_id)
+    logged = repo.get_delivery(business_id, webhook_id, delivery_id)
+    if logged is None:
+        raise NotFound("delivery not found", {"delivery_id": delivery_id})
+    delivery = Delivery(
+        subscription,
+        str(logged["event_id"]),
+        str(logged["type"]),
+        str(logged["body"]),
+        attempt=1,
+        replay_of=delivery_id,
+        source=delivery_id,
+    )
+    send_all([delivery])
+    if settle([delivery]):
+        raise Throttled("the replay failed and could not be queued for retry; try again")
+    return delivery.attempt_record

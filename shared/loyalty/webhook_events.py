@@ -1,0 +1,224 @@
+"""Webhook events derived from DynamoDB stream records (DESIGN.md "Webhooks"). Pure functions.
+
+A stream record of a customer profile or a card item becomes zero or more events. The
+profile's `last_change` ({event, actor, at}, written by every change) names the
+lifecycle event and who caused it, so no extra read is needed. Event ids derive from
+the stream record's `eventID`, so a redelivered record yields the same `webhook-id`.
+Payloads never hold personal data: ids, program statuses, status codes and card states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from loyalty import keys, statuses
+from loyalty.repository.base import deserialize
+
+CUSTOMER_CREATED = "customer.created"
+CUSTOMER_INVITED = "customer.invited"
+CUSTOMER_PROGRAM_STATUS_CHANGED = "customer.program_status_changed"
+CUSTOMER_REGISTERED = "customer.registered"
+CUSTOMER_MERGED = "customer.merged"
+CUSTOMER_EXCLUDED = "customer.excluded"
+CUSTOMER_STATUSES_CHANGED = "customer.statuses_changed"
+CARD_CHANGED = "card.changed"
+
+EVENT_TYPES: tuple[str, ...] = (
+    CUSTOMER_CREATED,
+    CUSTOMER_INVITED,
+    CUSTOMER_PROGRAM_STATUS_CHANGED,
+    CUSTOMER_REGISTERED,
+    CUSTOMER_MERGED,
+    CUSTOMER_EXCLUDED,
+    CUSTOMER_STATUSES_CHANGED,
+    CARD_CHANGED,
+)
+
+# Program-status changes that also carry a specific event: (target status, lifecycle events).
+# None as lifecycle events: any change into the target status.
+_SPECIFIC: tuple[tuple[str, frozenset[str] | None, str], ...] = (
+    ("pending", frozenset({"invite", "reinvite"}), CUSTOMER_INVITED),
+    ("active", frozenset({"register", "accept"}), CUSTOMER_REGISTERED),
+    ("merged", None, CUSTOMER_MERGED),
+    ("excluded", None, CUSTOMER_EXCLUDED),
+)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One event for subscribers. `actor` is internal (for `ignore_actors`), never sent."""
+
+    id: str
+    type: str
+    timestamp: str
+    business_id: str
+    data: dict[str, Any]
+    actor: dict[str, str] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {"type": self.type, "timestamp": self.timestamp, "data": self.data}
+
+
+def event_id(record_event_id: str, index: int) -> str:
+    # Same record, same ids: a stream redelivery or a retry is recognisable by the receiver.
+    return f"evt_{record_event_id}_{index}"
+
+
+def images(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    ddb = record.get("dynamodb") or {}
+    old, new = ddb.get("OldImage"), ddb.get("NewImage")
+    return (deserialize(old) if old else None, deserialize(new) if new else None)
+
+
+def _sk(record: Mapping[str, Any]) -> str | None:
+    sk = ((record.get("dynamodb") or {}).get("Keys") or {}).get("SK") or {}
+    value = sk.get("S")
+    return str(value) if value is not None else None
+
+
+def _pk(record: Mapping[str, Any]) -> str:
+    pk = ((record.get("dynamodb") or {}).get("Keys") or {}).get("PK") or {}
+    return str(pk.get("S") or "")
+
+
+def business_of(record: Mapping[str, Any]) -> str | None:
+    """The business a record belongs to, from its key (no image needed)."""
+    sk, pk = _sk(record), _pk(record)
+    if not pk.startswith("B#"):
+        return None
+    if sk == keys.PROFILE_SK and "#C#" in pk:
+        return pk[2 : pk.rindex("#C#")]
+    if sk == keys.CARD_SK and "#CARD#" in pk:
+        return pk[2 : pk.rindex("#CARD#")]
+    return None
+
+
+def _timestamp(record: Mapping[str, Any], image: Mapping[str, Any] | None) -> str:
+    change = (image or {}).get("last_change") or {}
+    at = change.get("at") or (image or {}).get("updated_at")
+    if at:
+        return str(at)
+    created = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    if isinstance(created, int | float):
+        return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return ""
+
+
+def _best(image: Mapping[str, Any], refs: list[Any]) -> str | None:
+    stored = image.get("best_status")
+    return str(stored) if stored else statuses.best(refs)
+
+
+def _customer_data(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any], definitions: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    refs = statuses.ranked(new.get("statuses") or {}, definitions)
+    data: dict[str, Any] = {
+        "customer_id": new["customer_id"],
+        "program_status": new.get("program_status"),
+        "previous_program_status": old.get("program_status") if old else None,
+        "statuses": [{"code": r.code, "name": r.name, "rank": r.rank} for r in refs],
+        "best_status": _best(new, refs),
+        "version": new.get("version"),
+    }
+    if new.get("merged_into"):
+        data["merged_into"] = new["merged_into"]
+    return data
+
+
+def _statuses_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    old_codes = set((old.get("statuses") or {}).keys())
+    new_codes = set((new.get("statuses") or {}).keys())
+    return old_codes != new_codes or old.get("best_status") != new.get("best_status")
+
+
+def customer_event_types(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """The event types one profile change produces, in a fixed order (ids depend on it)."""
+    lifecycle = str((new.get("last_change") or {}).get("event") or "")
+    target = new.get("program_status")
+    if old is None:
+        created = CUSTOMER_REGISTERED if target == "active" and lifecycle == "register" else CUSTOMER_CREATED
+        types = [created]
+        if new.get("statuses"):
+            types.append(CUSTOMER_STATUSES_CHANGED)
+        return types
+    types = []
+    if old.get("program_status") != target:
+        types.append(CUSTOMER_PROGRAM_STATUS_CHANGED)
+        for status, events, specific in _SPECIFIC:
+            if target == status and (events is None or lifecycle in events):
+                types.append(specific)
+    if _statuses_changed(old, new):
+        types.append(CUSTOMER_STATUSES_CHANGED)
+    return types
+
+
+_CARD_FIELDS = ("number", "state", "customer_id", "replaced_by", "replaces")
+
+
+def _card_view(image: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(image.get(f) for f in _CARD_FIELDS)
+
+
+def _card_data(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    data = {
+        "number": new.get("number"),
+        "state": new.get("state"),
+        "previous_state": old.get("state") if old else None,
+        "customer_id": new.get("customer_id"),
+        "previous_customer_id": old.get("customer_id") if old else None,
+    }
+    for optional in ("replaced_by", "replaces"):
+        if new.get(optional):
+            data[optional] = new[optional]
+    return data
+
+
+def derive(
+    record: Mapping[str, Any], definitions: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[WebhookEvent]:
+    """Events of one stream record. `definitions`: the business's status catalog definitions."""
+    name = record.get("eventName")
+    if name not in ("INSERT", "MODIFY"):
+        return []  # a REMOVE is never a lifecycle change (profiles and cards are not deleted)
+    business_id = business_of(record)
+    old, new = images(record)
+    if business_id is None or new is None:
+        return []
+    record_id = str(record.get("eventID") or "")
+    actor = dict((new.get("last_change") or {}).get("actor") or {})
+    stamp = _timestamp(record, new)
+    sk = _sk(record)
+    if sk == keys.PROFILE_SK:
+        types = customer_event_types(old, new)
+        if not types:
+            return []
+        data = _customer_data(old, new, definitions or {})
+    elif sk == keys.CARD_SK:
+        if old is not None and _card_view(old) == _card_view(new):
+            return []  # nothing a subscriber sees changed (e.g. a version bump)
+        data = _card_data(old, new)
+        types = [CARD_CHANGED]
+    else:
+        return []
+    return [
+        WebhookEvent(event_id(record_id, i), t, stamp, business_id, data, actor) for i, t in enumerate(types)
+    ]
+
+
+def wants(subscription: Mapping[str, Any], event: WebhookEvent) -> bool:
+    """A subscription's filter: its event types ("*" for all) and the actors it ignores.
+
+    `ignore_actors` holds subs (an integration's own identity) or `role:<role>` entries.
+    """
+    types = subscription.get("events") or []
+    if "*" not in types and event.type not in types:
+        return False
+    ignored = set(subscription.get("ignore_actors") or [])
+    if not ignored or not event.actor:
+        return True
+    sub, role = event.actor.get("sub"), event.actor.get("role")
+    return sub not in ignored and f"role:{role}" not in ignored

@@ -1,0 +1,280 @@
+"""Webhooks end to end on moto: subscriptions over the API, stream -> dispatch -> a real HTTP
+receiver on 127.0.0.1 that verifies signatures with `standardwebhooks`, retries through the
+retry queue with the same webhook-id, the dead-letter queue, the delivery log and replay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from local.events import sqs_event
+from local.harness import Api, Aws
+from local.runtime import invoke
+from local.stream import StreamReader, passes_filters
+from local.webhook_receiver import Receiver, running_receiver
+
+
+@pytest.fixture
+def local_stack(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Loopback targets allowed (as in the local stack), no backoff wait, 3 attempts."""
+    from loyalty.config import settings
+    from loyalty.repository import webhooks as repo
+
+    monkeypatch.setenv("LOYALTY_LOCAL_STACK", "true")
+    monkeypatch.setenv("WEBHOOK_BACKOFF_BASE_SECONDS", "0")
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "3")
+    settings.cache_clear()
+    repo.sqs.cache_clear()
+    yield
+    settings.cache_clear()
+    repo.sqs.cache_clear()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running
+
+
+class Dispatch:
+    """Pumps the table's stream into the dispatch function, as the event source mapping does."""
+
+    def __init__(self, aws: Aws) -> None:
+        self.aws = aws
+        self.spec = aws.specs["WebhookDispatchFunction"]
+        self.reader = StreamReader(aws.refs["LoyaltyTable.StreamArn"])
+        self.filters = self.spec.streams[0].get("FilterCriteria")
+
+    def pump(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        records = [r for r in self.reader.read() if passes_filters(r, self.filters)]
+        return records, invoke(self.spec, {"Records": records})
+
+    def messages(self, logical_id: str) -> list[dict[str, Any]]:
+        out = boto3.client("sqs").receive_message(
+            QueueUrl=self.aws.refs[logical_id], MaxNumberOfMessages=10, AttributeNames=["All"]
+        )
+        return list(out.get("Messages", []))
+
+    def retry(self) -> dict[str, Any]:
+        messages = self.messages("WebhookRetryQueue")
+        assert messages, "no retry message was queued"
+        event = sqs_event(messages, self.aws.refs["WebhookRetryQueue.Arn"])
+        return invoke(self.spec, event)
+
+
+@pytest.fixture
+def dispatch(aws: Aws) -> Dispatch:
+    return Dispatch(aws)
+
+
+def subscribe(api: Api, receiver: Receiver, **extra: Any) -> dict[str, Any]:
+    body = {"url": receiver.url, "events": ["*"], **extra}
+    created = api.ok("POST", "/v1/webhooks", body, role="admin")
+    receiver.secret = created["secret"]
+    return created
+
+
+def deliveries(api: Api, webhook_id: str) -> list[dict[str, Any]]:
+    return api.ok("GET", f"/v1/webhooks/{webhook_id}/deliveries", role="admin")["items"]
+
+
+def test_customer_changes_reach_the_receiver_signed(
+    api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch
+) -> None:
+    # Given a subscription to every event, and a customer created then renamed through the API
+    hook = subscribe(api, receiver)
+    customer = api.ok("POST", "/v1/customers", {"email": "ann@example.com", "first_name": "Ann"})
+    api.ok("PATCH", f"/v1/customers/{customer['customer_id']}", {"last_name": "Lee"})
+    # When the stream is pumped into the dispatch function
+    records, result = dispatch.pump()
+    # Then only profile records passed the template's filter, and nothing failed
+    assert records and all(r["dynamodb"]["Keys"]["SK"]["S"] == "PROFILE" for r in records)
+    assert result == {"batchItemFailures": []}
+    # And the receiver got exactly customer.created (a rename is no event), signed and verified
+    assert [r.payload["type"] for r in receiver.received] == ["customer.created"]
+    got = receiver.received[0]
+    assert got.verified is True
+    assert got.payload["data"]["customer_id"] == customer["customer_id"]
+    assert got.payload["data"]["program_status"] == "imported"
+    assert "ann@example.com" not in got.body and "Ann" not in got.body
+    assert got.webhook_id == f"evt_{records[0]['eventID']}_0"
+    # And the delivery log shows one delivered attempt with its status code and latency
+    (logged,) = deliveries(api, hook["webhook_id"])
+    assert (logged["state"], logged["status_code"], logged["attempt"]) == ("delivered", 200, 1)
+    assert logged["event_id"] == got.webhook_id and logged["latency_ms"] >= 0
+
+
+def test_failing_receiver_gets_a_retry_with_the_same_webhook_id(
+    api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch
+) -> None:
+    # Given a receiver that fails its first request, then recovers
+    hook = subscribe(api, receiver, events=["customer.created"])
+    receiver.statuses = [503]
+    api.ok("POST", "/v1/customers", {"email": "bob@example.com"})
+    # When the stream is dispatched
+    _, result = dispatch.pump()
+    # Then the record itself succeeded (the failure was handed to the retry queue)
+    assert result == {"batchItemFailures": []}
+    assert [r.status for r in receiver.received] == [503]
+    # When the retry queue's message is processed
+    assert dispatch.retry() == {"batchItemFailures": []}
+    # Then the receiver got the same webhook-id again, verified, and answered 200
+    first, second = receiver.received
+    assert second.status == 200 and second.verified is True
+    assert second.webhook_id == first.webhook_id and second.body == first.body
+    # And the log lists both attempts, newest first
+    log = deliveries(api, hook["webhook_id"])
+    assert [(d["attempt"], d["state"]) for d in log] == [(2, "delivered"), (1, "retrying")]
+    assert log[1]["status_code"] == 503 and log[1]["error"] == "HTTP 503"
+    assert dispatch.messages("WebhookRetryQueue") == []
+
+
+def test_permanently_failing_receiver_ends_in_the_dead_letter_queue_and_can_be_replayed(
+    api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch
+) -> None:
+    # Given a receiver that always answers 500 (three attempts allowed)
+    hook = subscribe(api, receiver, events=["customer.created"])
+    receiver.default_status = 500
+    api.ok("POST", "/v1/customers", {"email": "cy@example.com"})
+    # When the stream and then every retry are processed
+    dispatch.pump()
+    dispatch.retry()
+    dispatch.retry()
+    # Then there were three attempts with one webhook-id, and the last is parked as dead
+    assert len(receiver.received) == 3 and len({r.webhook_id for r in receiver.received}) == 1
+    assert dispatch.messages("WebhookRetryQueue") == []
+    (parked,) = dispatch.messages("WebhookDeadLetterQueue")
+    body = json.loads(parked["Body"])
+    assert body["event_id"] == receiver.received[0].webhook_id and body["error"] == "HTTP 500"
+    assert "secret" not in parked["Body"] and "whsec_" not in parked["Body"]
+    log = deliveries(api, hook["webhook_id"])
+    assert [(d["attempt"], d["state"]) for d in log] == [(3, "dead"), (2, "retrying"), (1, "retrying")]
+    # When the receiver is fixed and the dead delivery is replayed
+    receiver.default_status = 200
+    replayed = api.ok(
+        "POST", f"/v1/webhooks/{hook['webhook_id']}/deliveries/{log[0]['delivery_id']}/replay", role="admin"
+    )
+    # Then it arrives with the same webhook-id and body, and is logged as a replay
+    assert replayed["state"] == "delivered" and replayed["replay_of"] == log[0]["delivery_id"]
+    last = receiver.received[-1]
+    assert last.status == 200 and last.verified is True
+    assert last.webhook_id == receiver.received[0].webhook_id and last.body == receiver.received[0].body
+
+
+def test_a_record_fails_only_when_its_retry_cannot_be_queued(
+    api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a failing receiver, and a retry queue that refuses messages
+    from loyalty.repository import webhooks as repo
+
+    subscribe(api, receiver, events=["customer.created"])
+    receiver.default_status = 500
+    api.ok("POST", "/v1/customers", {"email": "dee@example.com"})
+    api.ok("POST", "/v1/customers", {"email": "eve@example.com"})
+
+    def refuse(message: dict[str, Any], delay_seconds: int) -> None:
+        if message["event_id"].startswith(f"evt_{first_id}"):
+            raise RuntimeError("queue unavailable")
+
+    records = [r for r in dispatch.reader.read() if passes_filters(r, dispatch.filters)]
+    first_id = records[0]["eventID"]
+    monkeypatch.setattr(repo, "enqueue_retry", refuse)
+    # When the batch is dispatched
+    result = invoke(dispatch.spec, {"Records": records})
+    # Then only the record whose hand-off failed is reported, so Lambda sends just it again
+    failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    assert failed == [records[0]["dynamodb"]["SequenceNumber"]]
+
+
+def test_ignored_actors_and_event_types_filter_deliveries(
+    api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch
+) -> None:
+    # Given one subscription that ignores its own integration's changes
+    subscribe(api, receiver, ignore_actors=["integration-1"])
+    # When that integration and a staff member each create a customer
+    mine = api.ok("POST", "/v1/customers", {"email": "own@example.com"}, role="service", sub="integration-1")
+    theirs = api.ok("POST", "/v1/customers", {"email": "other@example.com"})
+    dispatch.pump()
+    # Then only the staff member's change is delivered
+    ids = [r.payload["data"]["customer_id"] for r in receiver.received]
+    assert ids == [theirs["customer_id"]] and mine["customer_id"] not in ids
+
+
+def test_retry_not_yet_due_is_queued_again_without_sending(
+    api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a retry message due in two hours (longer than SQS can delay a message)
+    import time
+
+    from loyalty.repository import webhooks as repo
+
+    hook = subscribe(api, receiver)
+    message = {
+        "business_id": "biz-1",
+        "webhook_id": hook["webhook_id"],
+        "event_id": "evt_x_0",
+        "type": "customer.created",
+        "body": "{}",
+        "attempt": 1,
+        "due_at": time.time() + 7200,
+        "replay_of": None,
+    }
+    boto3.client("sqs").send_message(
+        QueueUrl=dispatch.aws.refs["WebhookRetryQueue"], MessageBody=json.dumps(message)
+    )
+    queued: list[tuple[dict[str, Any], int]] = []
+    original = repo.enqueue_retry
+
+    def spy(body: dict[str, Any], delay_seconds: int) -> None:
+        queued.append((body, delay_seconds))
+        original(body, delay_seconds)
+
+    monkeypatch.setattr(repo, "enqueue_retry", spy)
+    # When the retry handler receives it
+    assert dispatch.retry() == {"batchItemFailures": []}
+    # Then nothing is sent, and the same message waits again for what remains
+    assert receiver.received == []
+    ((body, delay),) = queued
+    assert body == message and 7000 < delay <= 7200
+
+
+def test_subscription_api_rules(api: Api, local_stack: None, receiver: Receiver) -> None:
+    # Given a subscription of biz-1
+    hook = subscribe(api, receiver)
+    assert hook["secret"].startswith("whsec_") and hook["events"] == ["*"]
+    # When listed / Then the secret is not shown again
+    listed = api.ok("GET", "/v1/webhooks", role="admin")["items"]
+    assert [h["webhook_id"] for h in listed] == [hook["webhook_id"]] and listed[0]["secret"] is None
+    # When staff try to subscribe / Then 403
+    assert api("POST", "/v1/webhooks", {"url": receiver.url, "events": ["*"]}).status == 403
+    # When the body is bad / Then 422 naming the field, 400 for malformed JSON
+    bad_type = api("POST", "/v1/webhooks", {"url": receiver.url, "events": ["customer.eaten"]}, role="admin")
+    assert bad_type.status == 422 and bad_type.body["error"]["details"]["fields"][0]["field"] == "events[0]"
+    extra = api("POST", "/v1/webhooks", {"url": receiver.url, "events": ["*"], "secret": "x"}, role="admin")
+    assert extra.status == 422
+    assert api("POST", "/v1/webhooks", raw_body="{not json", role="admin").status == 400
+    metadata = api("POST", "/v1/webhooks", {"url": "http://169.254.169.254/", "events": ["*"]}, role="admin")
+    assert metadata.status == 422 and metadata.body["error"]["details"]["fields"][0]["field"] == "url"
+    # When another business reads, deletes or replays it / Then 404
+    path = f"/v1/webhooks/{hook['webhook_id']}"
+    assert api("GET", f"{path}/deliveries", role="admin", business="biz-2").status == 404
+    assert api("DELETE", path, role="admin", business="biz-2").status == 404
+    assert api("POST", f"{path}/deliveries/123/replay", role="admin").status == 404
+    # When its owner deletes it / Then it is gone
+    assert api("DELETE", path, role="admin").status == 204
+    assert api("DELETE", path, role="admin").status == 404
+    assert api.ok("GET", "/v1/webhooks", role="admin")["items"] == []
+
+
+def test_outside_the_local_stack_only_public_https_targets_are_accepted(api: Api) -> None:
+    # Given the deployed configuration (no local stack)
+    # When loopback or private targets are subscribed / Then 422 naming `url`, nothing stored
+    for url in ("http://127.0.0.1:9/hook", "https://127.0.0.1/hook", "https://10.0.0.8/hook"):
+        refused = api("POST", "/v1/webhooks", {"url": url, "events": ["*"]}, role="admin")
+        assert refused.status == 422, refused
+        assert refused.body["error"]["details"]["fields"][0]["field"] == "url"
+    assert api.ok("GET", "/v1/webhooks", role="admin")["items"] == []
