@@ -24,6 +24,8 @@ ENTITY_LOOKUP = "lookup"
 ENTITY_CARD = "card"
 ENTITY_CARD_LINK = "card_link"
 ENTITY_STATUS_ASSIGNMENT = "status_assignment"
+ENTITY_STATUS_CATALOG = "status_catalog"
+ENTITY_STATUS_JOB = "status_job"
 ENTITY_EVENT = "audit_event"
 
 
@@ -91,6 +93,15 @@ def invitation_settings_key(business_id: str) -> dict[str, str]:
 
 def status_catalog_key(business_id: str) -> dict[str, str]:
     return {"PK": business_pk(business_id), "SK": STATUS_CATALOG_SK}
+
+
+def status_job_key(business_id: str, job_id: str) -> dict[str, str]:
+    # Background status jobs (rule evaluation, re-rank, definition removal) and their progress.
+    return {"PK": business_pk(business_id), "SK": f"STATUSJOB#{job_id}"}
+
+
+def status_expiry_sk(expires_at: str, business_id: str, customer_id: str, code: str) -> str:
+    return f"{expires_at}#{business_id}#{customer_id}#{code}"
 
 
 def suppression_key(business_id: str, identifier_hash: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from loyalty.normalize import normalize_email, normalize_name
 from loyalty.repository import customers as repo
 from loyalty.repository.base import batch_get
 from loyalty.repository.statuses import get_catalog
+from loyalty.services.status_rules import apply_rules
 
 MAX_PAGE = 100
 
@@ -180,20 +181,27 @@ def patch_customer(principal: Principal, customer_id: str, body: CustomerPatch) 
         after, changed = apply_patch(profile, body)
         if not changed:
             return to_customer(profile, principal)
+        # Status rules read attributes and fields: re-evaluate them in the same transaction.
+        catalog = get_catalog(principal.business_id)
+        rules, update = apply_rules(after, catalog["definitions"])
+        details: dict[str, Any] = {"fields": changed}
+        if rules:
+            details.update(statuses_added=rules.added, statuses_removed=rules.removed)
         entry = repo.AuditEntry(
             "update",
             principal.as_actor_record(),
             profile["program_status"],
             profile["program_status"],
-            details={"fields": changed},
+            details=details,
         )
         try:
-            stored = repo.commit(repo.Write(after=after, before=profile, entry=entry))
+            write = repo.Write(after=update.after, before=profile, entry=entry, extra=update.extra)
+            stored = repo.commit(write)
         except VersionConflict:
             if attempt + 1 >= attempts:
                 raise
             continue
-        return to_customer(stored, principal)
+        return to_customer(stored, principal, catalog)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
