@@ -68,8 +68,9 @@ def address_allowed(address: IpAddress, allow_loopback: bool = False) -> bool:
     )
 
 
-def check_target(url: str, *, local_stack: bool = False, resolve: Resolver = system_resolver) -> Target:
+def check_target(url: str, *, local_stack: bool = False, resolve: Resolver | None = None) -> Target:
     """The parsed, resolved target; raises UnsafeTarget (422 on `url`) when refused."""
+    resolve = resolve or system_resolver  # looked up per call: tests swap in a fake DNS
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -278,3 +278,34 @@ def test_outside_the_local_stack_only_public_https_targets_are_accepted(api: Api
         assert refused.status == 422, refused
         assert refused.body["error"]["details"]["fields"][0]["field"] == "url"
     assert api.ok("GET", "/v1/webhooks", role="admin")["items"] == []
+
+
+def test_sample_events_run_through_the_handlers(
+    aws: Aws,
+    api: Api,
+    local_stack: None,
+    receiver: Receiver,
+    dispatch: Dispatch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from loyalty import webhook_targets
+    from tests.conftest import load_event
+
+    # Given the sample create event (a public https URL; DNS answers a public address)
+    monkeypatch.setattr(webhook_targets, "system_resolver", lambda host, port: ["93.184.216.34"])
+    created = invoke(aws.specs["WebhooksFunction"], load_event("webhooks/create_webhook.json"))
+    # When it is invoked / Then the subscription is made and its secret shown once
+    assert created["statusCode"] == 201, created
+    assert json.loads(created["body"])["secret"].startswith("whsec_")
+    # Given the sample retry message, aimed at a subscription to our receiver
+    hook = subscribe(api, receiver)
+    event = load_event("webhook_dispatch/sqs_retry.json")
+    message = json.loads(event["Records"][0]["body"])
+    event["Records"][0]["body"] = json.dumps({**message, "webhook_id": hook["webhook_id"]})
+    # When the dispatch function gets it
+    result = invoke(dispatch.spec, event)
+    # Then it is delivered as the second attempt with the message's event id
+    assert result == {"batchItemFailures": []}
+    (got,) = receiver.received
+    assert got.webhook_id == message["event_id"] and got.verified is True
+    assert deliveries(api, hook["webhook_id"])[0]["attempt"] == 2
