@@ -96,7 +96,8 @@ class Rule(BaseModel):
 
     attribute: AttributePath | None = None
     operator: Operator | None = None
-    value: Scalar | list[Scalar] | None = None
+    # validate_default: `{"operator": "eq"}` without a value must fail too.
+    value: Scalar | list[Scalar] | None = Field(default=None, validate_default=True)
     all: list[Rule] | None = Field(default=None, min_length=1, max_length=MAX_RULE_CONDITIONS)
     any: list[Rule] | None = Field(default=None, min_length=1, max_length=MAX_RULE_CONDITIONS)
 
