@@ -1,0 +1,345 @@
+"""The local stack's engine: moto server, the template's resources, functions and pumps.
+
+The engine owns its process: it points every boto3 client of the process at its own
+ThreadedMotoServer through the environment. `python -m local` runs it; tests drive it in
+a subprocess through `local.stack.LocalStack`, so their in-process mocks are untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local import template as tpl
+from local.template import ROOT, FunctionSpec
+
+log = logging.getLogger("local.engine")
+
+# Lambda puts the layer on sys.path as /opt/python; here the layer's source folder.
+if str(ROOT / "shared") not in sys.path:
+    sys.path.insert(0, str(ROOT / "shared"))
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # moto does not serve the account-based Streams endpoint (DESIGN.md "Known traps").
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "LOYALTY_LOCAL_STACK": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+}
+
+DEFAULT_OUTBOX = ROOT / ".local" / "outbox"
+
+
+@dataclass
+class Schedule:
+    name: str
+    function: FunctionSpec
+    expression: str
+    input: str | None
+    description: str
+    enabled: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "function": self.function.logical_id,
+            "expression": self.expression,
+            "input": self.input,
+            "description": self.description,
+            "enabled": self.enabled,
+        }
+
+
+class FunctionFailed(Exception):
+    """The function raised (or could not be imported); the traceback has been logged."""
+
+
+class Invoker:
+    """Runs a function's handler like one Lambda container: one invocation at a time.
+
+    Handler modules are imported on first use (local.runtime), so a module that is broken
+    or missing fails only the invocations that need it.
+    """
+
+    def __init__(self, specs: list[FunctionSpec]) -> None:
+        self._locks = {spec.logical_id: threading.Lock() for spec in specs}
+        self.count = 0
+
+    def __call__(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
+        from local.runtime import invoke
+
+        with self._locks[spec.logical_id]:
+            self.count += 1
+            try:
+                return invoke(spec, event)
+            except Exception as exc:
+                log.error("function %s failed:\n%s", spec.logical_id, traceback.format_exc())
+                raise FunctionFailed(f"{spec.logical_id}: {type(exc).__name__}: {exc}") from exc
+
+
+class _PumpThread(threading.Thread):
+    def __init__(self, engine: Engine, pump: Any) -> None:
+        super().__init__(name=f"pump-{pump.name}", daemon=True)
+        self.engine, self.pump = engine, pump
+        self.cycles = 0
+        self.last_work = 0
+
+    def run(self) -> None:
+        stop = self.engine.stopping
+        while not stop.is_set():
+            try:
+                work = int(self.pump.poll())
+            except Exception:
+                if stop.is_set():
+                    return
+                log.exception("%s: poll failed", self.pump.name)
+                work = 0
+            with self.engine.idle_changed:
+                self.cycles += 1
+                self.last_work = work
+                if work:
+                    self.engine.activity += 1
+                self.engine.idle_changed.notify_all()
+            if not work:
+                stop.wait(self.pump.interval)
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        outbox_dir: Path | str | None = None,
+        prefix: str = "loyalty",
+        env: dict[str, str] | None = None,
+        stream_max_retries: int = 3,
+        sqs_retry_seconds: float = 1.0,
+        template_path: Path = tpl.TEMPLATE,
+    ) -> None:
+        self.outbox_dir = Path(outbox_dir or os.environ.get("LOYALTY_OUTBOX_DIR") or DEFAULT_OUTBOX).resolve()
+        self.prefix = prefix
+        self.env_overrides = dict(env or {})
+        self.stream_max_retries = stream_max_retries
+        self.sqs_retry_seconds = sqs_retry_seconds
+        self.template_path = template_path
+        self.stopping = threading.Event()
+        self.idle_changed = threading.Condition()
+        self.activity = 0
+        self.refs: dict[str, Any] = {}
+        self.specs: dict[str, FunctionSpec] = {}
+        self.schedules: dict[str, Schedule] = {}
+        self.pumps: list[Any] = []
+        self._threads: list[_PumpThread] = []
+        self._timers: list[threading.Thread] = []
+        self._moto: Any = None
+        self.moto_endpoint = ""
+        self.invoker: Invoker | None = None
+        self.routes: Any = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> Engine:
+        from moto.server import ThreadedMotoServer
+
+        os.environ.update(FAKE_CREDENTIALS)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_endpoint = f"http://{host}:{port}"
+        # Every boto3 client of this process (the functions' too) talks to this server.
+        os.environ["AWS_ENDPOINT_URL"] = self.moto_endpoint
+        # The outbox pump writes every SES message at the SES boundary; loyalty.mail would
+        # write a second copy of its own messages if it saw this variable.
+        os.environ.pop("LOYALTY_OUTBOX_DIR", None)
+        self._warm_boto3()
+
+        from local.resources import provision
+        from local.runtime import RouteTable
+
+        template = tpl.load(self.template_path)
+        self.refs = provision(template, prefix=self.prefix)
+        specs = tpl.functions(template, self.refs)
+        for spec in specs:
+            os.environ.update(spec.environment)
+        os.environ.update(self.env_overrides)
+        self._reset_layer_caches()
+        self.specs = {s.logical_id: s for s in specs}
+        self.routes = RouteTable(specs)
+        self.invoker = Invoker(specs)
+        self.schedules = self._schedules(specs)
+        self.pumps = self._pumps(specs)
+        self._threads = [_PumpThread(self, pump) for pump in self.pumps]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in [*self._threads, *self._timers]:
+            thread.join(timeout=10)
+        if self._moto is not None:
+            self._moto.stop()
+            server = getattr(self._moto, "_server", None)
+            if server is not None:
+                server.server_close()  # release the port now, not at garbage collection
+            self._moto = None
+
+    @staticmethod
+    def _warm_boto3() -> None:
+        # Creating the default session's first clients from many threads at once races in
+        # botocore; build them here, once, before any thread starts.
+        import boto3
+
+        boto3.setup_default_session()
+        for service in ("dynamodb", "dynamodbstreams", "sqs", "s3", "ses", "sesv2"):
+            boto3.client(service)
+
+    @staticmethod
+    def _reset_layer_caches() -> None:
+        try:
+            from loyalty.config import settings
+            from loyalty.repository import base
+        except ImportError:  # the layer is broken mid-edit: functions will report it
+            log.exception("could not import the loyalty layer")
+            return
+        settings.cache_clear()
+        base.client.cache_clear()
+
+    # --- wiring from the template ------------------------------------------------------
+
+    def _queue_urls_by_arn(self) -> dict[str, str]:
+        return {
+            str(self.refs[f"{name}.Arn"]): str(self.refs[name])
+            for name in list(self.refs)
+            if f"{name}.Arn" in self.refs and str(self.refs[f"{name}.Arn"]).startswith("arn:aws:sqs:")
+        }
+
+    def _pumps(self, specs: list[FunctionSpec]) -> list[Any]:
+        import boto3
+
+        from local.pumps import OutboxPump, S3Pump, SqsPump, StreamPump
+
+        sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+        urls = self._queue_urls_by_arn()
+        pumps: list[Any] = []
+        invoker = self.invoker
+        assert invoker is not None
+        for spec in specs:
+            for raw in spec.streams:
+                props = tpl.resolve(raw, self.refs)
+                if props.get("Enabled", True) is not False:
+                    pumps.append(
+                        StreamPump(spec, props, invoker, sqs, urls, max_retries=self.stream_max_retries)
+                    )
+            for raw in spec.queues:
+                props = tpl.resolve(raw, self.refs)
+                arn = str(props["Queue"])
+                if arn in urls and props.get("Enabled", True) is not False:
+                    pumps.append(
+                        SqsPump(
+                            spec, props, invoker, sqs, urls[arn], arn, retry_seconds=self.sqs_retry_seconds
+                        )
+                    )
+                elif arn not in urls:
+                    log.warning("%s: queue %s is not provisioned locally", spec.logical_id, arn)
+            for raw in spec.buckets:
+                pumps.append(S3Pump(spec, tpl.resolve(raw, self.refs), invoker, s3))
+        pumps.append(OutboxPump(self.outbox_dir))
+        return pumps
+
+    def _schedules(self, specs: list[FunctionSpec]) -> dict[str, Schedule]:
+        found: dict[str, Schedule] = {}
+        for spec in specs:
+            for raw in spec.schedules:
+                props = tpl.resolve(raw, self.refs)
+                found[str(props["name"])] = Schedule(
+                    name=str(props["name"]),
+                    function=spec,
+                    expression=str(props.get("ScheduleExpression") or props.get("Schedule") or ""),
+                    input=props.get("Input"),
+                    description=str(props.get("Description") or ""),
+                    enabled=props.get("Enabled", True) is not False and props.get("State") != "DISABLED",
+                )
+        return found
+
+    # --- operations ----------------------------------------------------------------------
+
+    def run_schedule(self, name: str) -> Any:
+        """Invoke the schedule's function now with the schedule's Input; KeyError if unknown."""
+        from local.events import schedule_event
+
+        schedule = self.schedules[name]
+        assert self.invoker is not None
+        result = self.invoker(schedule.function, schedule_event(schedule.name, schedule.input))
+        with self.idle_changed:
+            self.activity += 1
+        return result
+
+    def run_schedules_every(self, seconds: float) -> threading.Thread:
+        def loop() -> None:
+            while not self.stopping.wait(seconds):
+                for name, schedule in self.schedules.items():
+                    if not schedule.enabled:
+                        continue
+                    try:
+                        self.run_schedule(name)
+                    except Exception:
+                        log.exception("schedule %s failed", name)
+
+        thread = threading.Thread(target=loop, name="schedules", daemon=True)
+        thread.start()
+        self._timers.append(thread)
+        return thread
+
+    def note_activity(self) -> None:
+        with self.idle_changed:
+            self.activity += 1
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pumps": [
+                {
+                    "name": t.pump.name,
+                    "cycles": t.cycles,
+                    "pending": t.pump.pending(),
+                    "alive": t.is_alive(),
+                    **t.pump.stats(),
+                }
+                for t in self._threads
+            ],
+            "activity": self.activity,
+            "invocations": self.invoker.count if self.invoker else 0,
+        }
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """True once every pump has polled twice and found nothing, with no work anywhere since.
+
+        Messages a function itself delays (SQS DelaySeconds) are not waited for.
+        """
+        deadline = time.monotonic() + timeout
+        with self.idle_changed:
+            while time.monotonic() < deadline:
+                marks = {t: t.cycles for t in self._threads}
+                activity = self.activity
+                # Two more cycles each: the second surely started after this point.
+                while any(t.cycles < marks[t] + 2 for t in self._threads if t.is_alive()):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self.idle_changed.wait(left)
+                quiet = all(t.last_work == 0 and t.pump.pending() == 0 for t in self._threads)
+                if quiet and self.activity == activity:
+                    return True
+                self.idle_changed.wait(0.05)
+        return False

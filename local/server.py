@@ -1,0 +1,258 @@
+"""The local HTTP API: template routes to handlers as API Gateway HTTP API 2.0 events.
+
+The JWT check stands in for the HTTP API's JWT authorizer; `/_local/...` routes are
+local-only tools (health, schedules, idle, resources) and need no token.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local.engine import Engine, FunctionFailed
+from local.events import http_api_event
+from local.token import TokenError, verify
+
+log = logging.getLogger("local.server")
+
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 3000) -> None:
+        self.engine = engine
+        super().__init__((host, port), _Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LocalApiServer:
+        self._thread = threading.Thread(target=self.serve_forever, name="local-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalApiServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_OPTIONS(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        sent = {k.lower() for k in (headers or {})}
+        for key, value in (headers or {}).items():
+            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(key, value)
+        if "content-type" not in sent and body:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, json.dumps(payload, default=str).encode())
+
+    def _error(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        self._json(status, error_body(code, message, details))
+
+    def _read_body(self) -> bytes | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError("payload too large")
+        return self.rfile.read(length) if length else None
+
+    def _handle(self) -> None:
+        split = urlsplit(self.path)
+        path = unquote(split.path) or "/"
+        try:
+            raw = self._read_body()
+        except ValueError:
+            self.close_connection = True
+            self._error(413, "payload_too_large", f"request bodies are limited to {MAX_BODY} bytes")
+            return
+        try:
+            if path.startswith("/_local/") or path == "/_local":
+                self._local(path, split.query, raw)
+            else:
+                self._api(path, split.query, raw)
+        except Exception:  # a bug here must cost one request, never the server
+            log.exception("local server error")
+            self._error(500, "internal_error", "local stack error; see its log")
+
+    # --- the API -------------------------------------------------------------------------
+
+    def _api(self, path: str, query_string: str, raw: bytes | None) -> None:
+        engine = self.server.engine
+        matched = engine.routes.match(self.command, path)
+        if matched is None:
+            self._error(404, "not_found", f"no route for {path}")
+            return
+        if isinstance(matched, str):
+            self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}")
+            return
+        spec, route, params = matched
+        headers: dict[str, str] = {}
+        for key, value in self.headers.items():
+            key = key.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        claims = None
+        if route.authorizer:
+            try:
+                claims = verify(headers.get("authorization"))
+            except TokenError as exc:
+                self._error(401, "unauthorized", str(exc))
+                return
+        query: dict[str, str] = {}
+        for key, value in parse_qsl(query_string, keep_blank_values=True):
+            # API Gateway joins repeated parameters with commas in queryStringParameters.
+            query[key] = f"{query[key]},{value}" if key in query else value
+        event = http_api_event(
+            self.command,
+            path,
+            route_path=route.path,
+            path_parameters=params,
+            raw_body=raw,
+            query=query,
+            headers=headers,
+            claims=claims,
+            source_ip=self.client_address[0],
+        )
+        event["rawQueryString"] = query_string
+        assert engine.invoker is not None
+        try:
+            result = engine.invoker(spec, event)
+        except FunctionFailed as exc:
+            self._error(
+                500, "internal_error", "the function failed; see the local stack log", {"function": str(exc)}
+            )
+            return
+        finally:
+            engine.note_activity()
+        self._lambda_response(result)
+
+    def _lambda_response(self, result: Any) -> None:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            # Payload 2.0: a handler may return any JSON value, which becomes a 200.
+            self._json(200, result)
+            return
+        body = result.get("body") or ""
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            headers[str(key)] = ",".join(str(v) for v in values)
+        self.send_response(int(result["statusCode"]))
+        for cookie in result.get("cookies") or []:
+            self.send_header("Set-Cookie", str(cookie))
+        if data and "content-type" not in {k.lower() for k in headers}:
+            headers["Content-Type"] = "application/json"
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    # --- local-only tools ---------------------------------------------------------------
+
+    def _local(self, path: str, query_string: str, raw: bytes | None) -> None:
+        engine = self.server.engine
+        query = dict(parse_qsl(query_string))
+        if path == "/_local/health" and self.command in ("GET", "HEAD"):
+            self._json(200, {"status": "ok", "moto_endpoint": engine.moto_endpoint, **engine.status()})
+        elif path == "/_local/schedules" and self.command == "GET":
+            items = [s.as_dict() for s in engine.schedules.values()]
+            self._json(200, {"items": items, "next_cursor": None})
+        elif (found := re.fullmatch(r"/_local/schedules/([^/]+)", path)) and self.command == "POST":
+            self._run_schedule(found.group(1))
+        elif path == "/_local/idle" and self.command == "POST":
+            timeout = min(float(query.get("timeout") or 10), 120.0)
+            idle = engine.wait_idle(timeout)
+            if idle:
+                self._json(200, {"idle": True, **engine.status()})
+            else:
+                self._error(504, "not_idle", f"still busy after {timeout}s", engine.status())
+        elif path == "/_local/resources" and self.command == "GET":
+            self._json(
+                200,
+                {
+                    "moto_endpoint": engine.moto_endpoint,
+                    "outbox_dir": str(engine.outbox_dir),
+                    "refs": engine.refs,
+                    "functions": sorted(engine.specs),
+                },
+            )
+        elif path in (
+            "/_local/health",
+            "/_local/schedules",
+            "/_local/idle",
+            "/_local/resources",
+        ) or re.fullmatch(r"/_local/schedules/[^/]+", path):
+            self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}")
+        else:
+            self._error(404, "not_found", f"no route for {path}")
+
+    def _run_schedule(self, name: str) -> None:
+        engine = self.server.engine
+        if name not in engine.schedules:
+            self._error(
+                404, "not_found", f"no schedule named {name}", {"schedules": sorted(engine.schedules)}
+            )
+            return
+        try:
+            result = engine.run_schedule(name)
+        except FunctionFailed as exc:
+            self._error(
+                500, "internal_error", "the scheduled function failed; see the log", {"function": str(exc)}
+            )
+            return
+        schedule = engine.schedules[name]
+        self._json(200, {"schedule": name, "function": schedule.function.logical_id, "result": result})
