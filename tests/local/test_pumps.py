@@ -230,7 +230,13 @@ def test_a_module_that_cannot_be_imported_fails_its_request_not_the_server(fake_
 
 
 def _port_is_free(port: int) -> bool:
+    """Nothing listens and a server could bind it (SO_REUSEADDR, as servers do: closed
+    keep-alive connections may linger in TIME_WAIT, which is not a held port)."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
