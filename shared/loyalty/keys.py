@@ -83,6 +83,12 @@ def import_row_sk(row: int) -> str:
     return f"ROW#{row:09d}"
 
 
+ENTITY_IMPORT = "import"
+# One item per processed chunk of an import: the outcome of each of its rows.
+ENTITY_IMPORT_ROWS = "import_rows"
+IMPORT_ROW_SK_PREFIX = "ROW#"
+
+
 def invitation_token_key(token_hash: str) -> dict[str, str]:
     return {"PK": f"INVTOKEN#{token_hash}", "SK": TOKEN_SK}
 

@@ -1,0 +1,78 @@
+"""Imports: JSON rows, CSV uploads (S3 event), continuation chunks (SQS). DESIGN.md import routes.
+
+One function serves three event sources; it tells them apart by the event's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.http import CurrentPrincipal, create_app
+from loyalty.import_models import ImportContinuation, ImportReport, ImportRequest, UploadRequest, UploadTicket
+from loyalty.observability import logger, metrics
+from loyalty.services import imports
+
+router = APIGatewayHttpRouter()
+ImportId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.post("/v1/imports")
+def import_json(body: ImportRequest, principal: CurrentPrincipal) -> ImportReport:
+    return imports.import_json(
+        principal,
+        body,
+        idempotency_key=router.current_event.headers.get("idempotency-key"),
+        remaining_ms=router.lambda_context.get_remaining_time_in_millis,
+        request_id=router.lambda_context.aws_request_id,
+    )
+
+
+@router.post("/v1/imports/uploads")
+def start_upload(principal: CurrentPrincipal, body: UploadRequest | None = None) -> tuple[UploadTicket, int]:
+    return imports.start_upload(principal, body), 201
+
+
+@router.get("/v1/imports/<import_id>")
+def get_import(import_id: ImportId, principal: CurrentPrincipal) -> ImportReport:
+    return imports.get_import(principal, import_id)
+
+
+app = create_app()
+app.include_router(router)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def continue_import(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    job = ImportContinuation.model_validate_json(record.body)
+    # ImportBusy propagates: the message comes back after its visibility timeout.
+    imports.resume(job, lambda_context.get_remaining_time_in_millis, lambda_context.aws_request_id)
+
+
+def _source(event: dict[str, Any]) -> str:
+    records = event.get("Records") or [{}]
+    return str(records[0].get("eventSource") or ("http" if "requestContext" in event else ""))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    source = _source(event)
+    if source == "aws:sqs":
+        return dict(process_partial_response(event, continue_import, processor, context))
+    if source == "aws:s3":
+        for record in S3Event(event).records:
+            imports.process_upload(
+                unquote_plus(record.s3.get_object.key),
+                remaining_ms=context.get_remaining_time_in_millis,
+                request_id=context.aws_request_id,
+            )
+        return {"status": "ok"}
+    return app.resolve(event, context)
