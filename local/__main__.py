@@ -61,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         stream_max_retries=args.stream_retries,
         sqs_retry_seconds=args.sqs_retry_seconds,
     )
+    try:
+        # Bind first: with --port 0 the functions' PUBLIC_BASE_URL needs the real port.
+        server = LocalApiServer(engine, args.host, args.port)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    engine.public_base_url = server.base_url
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -69,13 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
-    engine.start()
     try:
-        server = LocalApiServer(engine, args.host, args.port).start()
-    except OSError as exc:
+        engine.start()
+    except Exception:
+        server.server_close()
         engine.stop()
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
+        raise
+    server.start()
     if args.schedules_every > 0:
         engine.run_schedules_every(args.schedules_every)
 

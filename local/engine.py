@@ -126,6 +126,7 @@ class Engine:
         stream_max_retries: int = 3,
         sqs_retry_seconds: float = 1.0,
         template_path: Path = tpl.TEMPLATE,
+        public_base_url: str | None = None,
     ) -> None:
         self.outbox_dir = Path(outbox_dir or os.environ.get("LOYALTY_OUTBOX_DIR") or DEFAULT_OUTBOX).resolve()
         self.prefix = prefix
@@ -133,6 +134,7 @@ class Engine:
         self.stream_max_retries = stream_max_retries
         self.sqs_retry_seconds = sqs_retry_seconds
         self.template_path = template_path
+        self.public_base_url = public_base_url
         self.stopping = threading.Event()
         self.idle_changed = threading.Condition()
         self.activity = 0
@@ -172,6 +174,9 @@ class Engine:
         specs = tpl.functions(template, self.refs)
         for spec in specs:
             os.environ.update(spec.environment)
+        if self.public_base_url:
+            # Links in e-mails (invitation accept/decline) must lead to this server.
+            os.environ["PUBLIC_BASE_URL"] = self.public_base_url
         os.environ.update(self.env_overrides)
         self._reset_layer_caches()
         self.specs = {s.logical_id: s for s in specs}

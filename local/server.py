@@ -40,6 +40,8 @@ class LocalApiServer(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
+        if host in ("0.0.0.0", "::"):  # listening everywhere: links still need one address
+            host = "127.0.0.1"
         return f"http://{host!s}:{port}"
 
     def start(self) -> LocalApiServer:
