@@ -1,0 +1,33 @@
+"""Request and response models of the program-status routes (PUT status, opt-out, exclusion)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from loyalty.lifecycle import ProgramStatus
+from loyalty.models import RequestModel
+
+Reason = Annotated[str, StringConstraints(max_length=500)]
+
+
+class OptOutRequest(RequestModel):
+    reason: Reason | None = None
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+class ExclusionRequest(RequestModel):
+    reason: Reason | None = None
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+class StatusChangeResult(BaseModel):
+    """What a status change did. The whole profile is one GET away; returning it here would
+    cost a read the one-request path exists to avoid."""
+
+    customer_id: str
+    event: str
+    program_status: ProgramStatus
+    version: int
+    updated_at: str

@@ -1,0 +1,326 @@
+"""Program-status changes and exclusion: the DynamoDB side of loyalty.services.program_status.
+
+A status change is one TransactWriteItems: an UpdateItem on the profile conditioned on
+`version = :v AND program_status IN (:sources)` plus the audit event Put at version v+1.
+No read is needed when the caller names the version it saw (`expected_version`). When
+the statuses the change may start from are several, the stored audit event names the
+version it follows (`details.from_version`) instead of a guessed `from_status`; the
+status at that version is the `to_status` of the audit event at that version (every
+change writes exactly one audit event per version, in the change's own transaction), so
+history reads fill `from_status` from it (see `fill_from_status`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from loyalty import keys
+from loyalty.errors import Conflict
+from loyalty.repository import customers as repo
+from loyalty.repository.base import (
+    MAX_TRANSACTION_ITEMS,
+    Transaction,
+    TransactionCancelled,
+    batch_get,
+    client,
+    query_all,
+    serialize,
+    table_name,
+)
+from loyalty.suppression import identifier_hash
+
+# Statuses that take part in the invitation schedule (GSI3); others leave it.
+_INVITABLE = frozenset({"imported", "pending"})
+# Identifiers whose lookups exclusion deletes; only the first three are kept as suppression hashes.
+ERASED_IDENTIFIERS = ("email", "phone", "external_id", "device_id")
+SUPPRESSED_IDENTIFIERS = ("email", "phone", "external_id")
+# What an excluded profile keeps: a whitelist, so fields added later are erased by default.
+KEPT_ON_EXCLUSION = frozenset(
+    {
+        "business_id",
+        "customer_id",
+        "program_status",
+        "version",
+        "created_at",
+        "updated_at",
+        "cards",
+        "statuses",
+        "balance",
+        "merged_into",
+        "invitation_count",
+        "invited_at",
+        "last_invited_at",
+        "terms_version",
+        "terms_accepted_at",
+        "last_change",
+    }
+)
+ERASED_REASON = "[erased]"
+
+
+class ProfileMismatch(Exception):
+    """The profile was not at the version/status the change was conditioned on.
+
+    `current` is the stored profile returned by the failed condition (None: no such customer),
+    so the caller can re-check the rule without another read.
+    """
+
+    def __init__(self, current: dict[str, Any] | None) -> None:
+        super().__init__("profile did not match the change's condition")
+        self.current = current
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    business_id: str
+    customer_id: str
+    version: int  # the version the change applies to; the result is version + 1
+    sources: Collection[str]  # the statuses the event may start from
+    target: str
+    event: str
+    actor: dict[str, str]
+    reason: str | None
+    from_status: str | None  # None when several sources were possible (no read)
+    at: str
+
+
+def change_status(change: StatusChange) -> None:
+    """One TransactWriteItems: conditional profile update + audit event. Raises ProfileMismatch."""
+    tx = Transaction()
+    bid, cid = change.business_id, change.customer_id
+    sources = sorted(change.sources)
+    values: dict[str, Any] = {
+        ":v": change.version,
+        ":nv": change.version + 1,
+        ":to": change.target,
+        ":at": change.at,
+        ":lc": {"event": change.event, "actor": change.actor, "at": change.at},
+        ":g2": keys.program_status_pk(bid, change.target),
+    }
+    values.update({f":s{i}": s for i, s in enumerate(sources)})
+    condition = f"#v = :v AND #s IN ({', '.join(f':s{i}' for i in range(len(sources)))})"
+    update = "SET #s = :to, #v = :nv, updated_at = :at, last_change = :lc, GSI2PK = :g2"
+    if change.target not in _INVITABLE:
+        update += " REMOVE GSI3PK, GSI3SK"
+    tx.update(
+        keys.customer_key(bid, cid),
+        update,
+        condition,
+        names={"#v": "version", "#s": "program_status"},
+        values=values,
+    )
+    details: dict[str, Any] = {} if change.from_status else {"from_version": change.version}
+    entry = repo.AuditEntry(
+        change.event, change.actor, change.from_status, change.target, change.reason, details
+    )
+    tx.put(
+        repo.audit_item(
+            {"business_id": bid, "customer_id": cid, "version": change.version + 1}, entry, change.at
+        ),
+        "attribute_not_exists(PK)",
+    )
+    try:
+        tx.commit()
+    except TransactionCancelled as cancelled:
+        if cancelled.reasons and cancelled.reasons[0] == "ConditionalCheckFailed":
+            raise ProfileMismatch(cancelled.items[0] if cancelled.items else None) from cancelled
+        # The profile held but the audit slot was taken: a writer bypassed the version rule.
+        raise repo.explain_cancellation(tx, cancelled, cid) from cancelled
+
+
+def fill_from_status(business_id: str, customer_id: str, events: list[dict[str, Any]]) -> None:
+    """Set `from_status` on events written without a read, from the event at `from_version`."""
+    wanted = {
+        e["details"]["from_version"]: e
+        for e in events
+        if e.get("from_status") is None and isinstance((e.get("details") or {}).get("from_version"), int)
+    }
+    if not wanted:
+        return
+    by_version = {e["version"]: e for e in events}
+    missing = [v for v in wanted if v not in by_version]
+    if missing:
+        found = batch_get([keys.event_key(business_id, customer_id, v) for v in missing], consistent=True)
+        by_version.update({e["version"]: e for e in found})
+    for version, event in wanted.items():
+        previous = by_version.get(version)
+        if previous is not None:
+            event["from_status"] = previous.get("to_status")
+
+
+# --- exclusion --------------------------------------------------------------------------
+
+
+def read_customer_items(business_id: str, customer_id: str) -> list[dict[str, Any]]:
+    """The profile with its card links and status assignments: one strongly consistent Query."""
+    pk = keys.customer_pk(business_id, customer_id)
+    return list(
+        query_all(
+            "PK = :pk AND SK < :bound", {":pk": pk, ":bound": keys.PROFILE_ITEMS_BOUND}, consistent=True
+        )
+    )
+
+
+def erased_profile(profile: dict[str, Any], target: str) -> dict[str, Any]:
+    """The profile with every personal field dropped, statuses cleared and cards deleted."""
+    after = {k: v for k, v in profile.items() if k in KEPT_ON_EXCLUSION}
+    after["program_status"] = target
+    after["statuses"] = {}
+    after["attributes"] = {}
+    after["marketing_consent"] = False
+    after["cards"] = [{"number": c["number"], "state": "deleted"} for c in profile.get("cards") or []]
+    return after
+
+
+def erased_fields(profile: dict[str, Any]) -> list[str]:
+    """Names (never values) of the personal fields an exclusion removes, for the audit event."""
+    return sorted(
+        k
+        for k, v in repo.strip_keys(profile).items()
+        if k not in KEPT_ON_EXCLUSION and not isinstance(v, bool) and v not in (None, "", {}, [])
+    )
+
+
+@dataclass
+class Exclusion:
+    profile: dict[str, Any]  # as read
+    after: dict[str, Any]
+    entry: repo.AuditEntry
+    assignment_skus: list[str]  # SKs of status assignment items in the customer's partition
+    card_link_skus: list[str]  # SKs of card link items that carry a state
+    at: str
+
+
+def _suppression_puts(profile: dict[str, Any], at: str) -> Callable[[Transaction], None]:
+    bid = profile["business_id"]
+
+    def add(tx: Transaction) -> None:
+        for kind in SUPPRESSED_IDENTIFIERS:
+            value = profile.get(kind)
+            if value:
+                # Unconditional: a second exclusion of the same identifier keeps one hash.
+                tx.put(
+                    {
+                        **keys.suppression_key(bid, identifier_hash(bid, kind, value)),
+                        "entity": "suppression",
+                        "business_id": bid,
+                        "kind": kind,
+                        "at": at,
+                    }
+                )
+
+    return add
+
+
+def _detach_ops(exclusion: Exclusion) -> list[Callable[[Transaction], None]]:
+    """Idempotent steps: delete cards, card-link states and status assignments."""
+    profile = exclusion.profile
+    bid, cid = profile["business_id"], profile["customer_id"]
+    pk = keys.customer_pk(bid, cid)
+    ops: list[Callable[[Transaction], None]] = []
+    for card in profile.get("cards") or []:
+        if card.get("state") == "deleted":
+            continue
+
+        def card_op(tx: Transaction, number: str = card["number"]) -> None:
+            # Only a card this customer still owns; repeating it is harmless.
+            tx.update(
+                keys.card_key(bid, number),
+                # The version bump makes a concurrent version-conditioned card write fail.
+                "SET #s = :d, deleted_at = :at, #v = if_not_exists(#v, :zero) + :one",
+                "customer_id = :c",
+                names={"#s": "state", "#v": "version"},
+                values={":d": "deleted", ":at": exclusion.at, ":c": cid, ":zero": 0, ":one": 1},
+            )
+
+        ops.append(card_op)
+    for sk in exclusion.card_link_skus:
+
+        def link_op(tx: Transaction, sk: str = sk) -> None:
+            tx.update({"PK": pk, "SK": sk}, "SET #s = :d", names={"#s": "state"}, values={":d": "deleted"})
+
+        ops.append(link_op)
+    for sk in exclusion.assignment_skus:
+
+        def status_op(tx: Transaction, sk: str = sk) -> None:
+            tx.delete({"PK": pk, "SK": sk})
+
+        ops.append(status_op)
+    return ops
+
+
+def commit_exclusion(exclusion: Exclusion) -> dict[str, Any]:
+    """Erase and exclude in one transaction when it fits in 100 items, else detach first.
+
+    The chunked path runs the idempotent detach steps in earlier transactions and the
+    profile change (version condition, lookups, suppression, audit) last, so a failure
+    part-way leaves a customer who is not yet excluded and a retry that completes it.
+    Raises VersionConflict (or another domain error) when the profile changed.
+    """
+    profile = exclusion.profile
+    ops = _detach_ops(exclusion)
+    suppress = _suppression_puts(profile, exclusion.at)
+    write = repo.Write(
+        after=exclusion.after,
+        before=profile,
+        entry=exclusion.entry,
+        identifiers=ERASED_IDENTIFIERS,
+    )
+    final = Transaction()
+    stored = repo.stage(final, write, exclusion.at)
+    suppress(final)
+    room = MAX_TRANSACTION_ITEMS - len(final.items)
+    if len(ops) <= room:
+        for op in ops:
+            op(final)
+    else:
+        for start in range(0, len(ops), MAX_TRANSACTION_ITEMS):
+            chunk = Transaction()
+            for op in ops[start : start + MAX_TRANSACTION_ITEMS]:
+                op(chunk)
+            try:
+                chunk.commit()
+            except TransactionCancelled as cancelled:
+                raise Conflict(
+                    "a card or status of this customer changed during exclusion; retry",
+                    {"reasons": sorted(set(cancelled.reasons) - {"None"})},
+                ) from cancelled
+    try:
+        final.commit()
+    except TransactionCancelled as cancelled:
+        raise repo.explain_cancellation(final, cancelled, profile["customer_id"]) from cancelled
+    return stored
+
+
+def scrub_history_reasons(business_id: str, customer_id: str, values: Iterable[str]) -> int:
+    """Replace free-text reasons in earlier audit events that quote the person's data."""
+    needles = [v.lower() for v in values if v and len(v) >= 2]
+    if not needles:
+        return 0
+    pk = keys.customer_pk(business_id, customer_id)
+    scrubbed = 0
+    for event in query_all(
+        "PK = :pk AND begins_with(SK, :e)", {":pk": pk, ":e": keys.EVENT_SK_PREFIX}, consistent=True
+    ):
+        reason = event.get("reason")
+        if isinstance(reason, str) and any(n in reason.lower() for n in needles):
+            client().update_item(
+                TableName=table_name(),
+                Key=serialize({"PK": event["PK"], "SK": event["SK"]}),
+                UpdateExpression="SET reason = :r",
+                ExpressionAttributeValues={":r": {"S": ERASED_REASON}},
+            )
+            scrubbed += 1
+    return scrubbed
+
+
+def scrub_text(text: str | None, values: Iterable[str]) -> str | None:
+    """A reason that quotes personal data is not stored."""
+    if text is None:
+        return None
+    lowered = text.lower()
+    if any(v and len(v) >= 2 and v.lower() in lowered for v in values):
+        return ERASED_REASON
+    return text

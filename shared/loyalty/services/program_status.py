@@ -1,0 +1,200 @@
+"""Program-status use cases: staff change, opt-out, exclusion with erasure (DESIGN.md lifecycle).
+
+Concurrency: every change is conditioned on the version it applies to. With
+`expected_version` the change needs no read (one request); without it the status is read
+and the change is conditioned on that read, and a failed condition hands back the stored
+profile, so the rule is re-checked against it and retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loyalty import keys, lifecycle
+from loyalty.auth import BACK_OFFICE, STAFF_AND_ADMIN, Principal
+from loyalty.clock import now_iso
+from loyalty.errors import Conflict, IllegalTransition, NotFound, VersionConflict
+from loyalty.lifecycle import Actor, Event, ProgramStatus
+from loyalty.models import Customer, ProgramStatusChange
+from loyalty.program_status_models import ExclusionRequest, OptOutRequest, StatusChangeResult
+from loyalty.repository import customers as customers_repo
+from loyalty.repository import program_status as repo
+from loyalty.services.customers import to_customer
+
+MAX_ATTEMPTS = 5
+EXCLUSION_ROUTE = "POST /v1/customers/{customer_id}/exclusion"
+# A staff edit never sends a reminder (the invitation function does) and never excludes
+# (exclusion erases data and has its own route).
+STAFF_EDIT_EXCLUDES = frozenset({Event.REMIND, Event.EXCLUDE})
+OPT_OUT_EXCLUDES = frozenset(Event) - {Event.DISCONNECT}
+# When a target is reached by several events, the no-read path tries one first (a miss costs a
+# second request). Staff set `pending` mostly to re-invite a disconnected customer: imported
+# customers are invited through the invitation route, which also sends the e-mail.
+_FIRST_TRY = {Event.REINVITE: 0}
+
+
+def planned_events(
+    target: ProgramStatus, actor: Actor, excluded: frozenset[Event]
+) -> list[lifecycle.Transition]:
+    """Transitions `actor` may use to reach `target` from an existing customer, first try first."""
+    found = [
+        t
+        for t in lifecycle.TRANSITIONS
+        if t.target == target
+        and actor in t.actors
+        and t.event not in excluded
+        and any(s is not None for s in t.sources)  # `None` (no customer yet) is never a profile's status
+    ]
+    return sorted(found, key=lambda t: _FIRST_TRY.get(t.event, 1))
+
+
+def _change(
+    principal: Principal,
+    customer_id: str,
+    target: ProgramStatus,
+    reason: str | None,
+    expected_version: int | None,
+    excluded: frozenset[Event],
+) -> StatusChangeResult:
+    bid, actor = principal.business_id, principal.actor
+    plans = planned_events(target, actor, excluded)
+    state: dict[str, Any] | None = None
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt == 0 and expected_version is not None and plans:
+            # No read: the condition names every status the first planned event starts from.
+            plan = plans[0]
+            event, version, from_status = plan.event, expected_version, None
+            sources = {s.value for s in plan.sources if s is not None}
+        else:
+            if state is None:
+                state = customers_repo.require_profile(bid, customer_id, consistent=True)
+            if expected_version is not None and state["version"] != expected_version:
+                raise VersionConflict(
+                    "the customer changed since it was read; reload and retry",
+                    {"customer_id": customer_id, "current_version": state["version"]},
+                )
+            current = ProgramStatus(state["program_status"])
+            event = lifecycle.event_for_target(current, target, actor, excluded)
+            version, from_status, sources = state["version"], current.value, {current.value}
+        at = now_iso()
+        try:
+            repo.change_status(
+                repo.StatusChange(
+                    business_id=bid,
+                    customer_id=customer_id,
+                    version=version,
+                    sources=sources,
+                    target=target.value,
+                    event=event.value,
+                    actor=principal.as_actor_record(),
+                    reason=reason,
+                    from_status=from_status,
+                    at=at,
+                )
+            )
+        except repo.ProfileMismatch as mismatch:
+            if mismatch.current is None:
+                raise NotFound("customer not found", {"customer_id": customer_id}) from mismatch
+            state = mismatch.current  # the stored profile: re-check the rule against it
+            continue
+        return StatusChangeResult(
+            customer_id=customer_id,
+            event=event.value,
+            program_status=target,
+            version=version + 1,
+            updated_at=at,
+        )
+    raise VersionConflict(
+        "the customer kept changing while this change was applied; reload and retry",
+        {"customer_id": customer_id, "current_version": (state or {}).get("version")},
+    )
+
+
+def change_program_status(
+    principal: Principal, customer_id: str, body: ProgramStatusChange
+) -> StatusChangeResult:
+    """A staff edit names only the target; the transition table decides the event."""
+    principal.require(BACK_OFFICE)
+    if body.status is ProgramStatus.EXCLUDED:
+        customers_repo.require_profile(principal.business_id, customer_id, consistent=False)
+        raise IllegalTransition(
+            f"exclusion erases personal data and has its own route: {EXCLUSION_ROUTE}",
+            {"to": ProgramStatus.EXCLUDED.value, "route": EXCLUSION_ROUTE},
+        )
+    return _change(
+        principal, customer_id, body.status, body.reason, body.expected_version, STAFF_EDIT_EXCLUDES
+    )
+
+
+def opt_out(principal: Principal, customer_id: str, body: OptOutRequest | None) -> StatusChangeResult:
+    """The customer (or staff for them) disconnects: inactive."""
+    principal.require_self_or(customer_id, STAFF_AND_ADMIN)
+    body = body or OptOutRequest()
+    return _change(
+        principal,
+        customer_id,
+        ProgramStatus.INACTIVE,
+        body.reason,
+        body.expected_version,
+        OPT_OUT_EXCLUDES,
+    )
+
+
+def _personal_values(profile: dict[str, Any]) -> list[str]:
+    fields = ("email", "phone", "first_name", "last_name", "external_id", "device_id")
+    return [str(profile[f]) for f in fields if profile.get(f)]
+
+
+def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequest | None) -> Customer:
+    """Exclude at the customer's request: erase personal data, delete cards, keep hashes."""
+    principal.require_self_or(customer_id, STAFF_AND_ADMIN)
+    body = body or ExclusionRequest()
+    bid = principal.business_id
+    for _ in range(MAX_ATTEMPTS):
+        items = repo.read_customer_items(bid, customer_id)
+        profile = next((i for i in items if i["SK"] == keys.PROFILE_SK), None)
+        if profile is None:
+            raise NotFound("customer not found", {"customer_id": customer_id})
+        if body.expected_version is not None and profile["version"] != body.expected_version:
+            raise VersionConflict(
+                "the customer changed since it was read; reload and retry",
+                {"customer_id": customer_id, "current_version": profile["version"]},
+            )
+        current = ProgramStatus(profile["program_status"])
+        target = lifecycle.apply(Event.EXCLUDE, current, principal.actor)
+        personal = _personal_values(profile)
+        at = now_iso()
+        details: dict[str, Any] = {
+            "erased_fields": repo.erased_fields(profile),
+            "suppressed": [k for k in repo.SUPPRESSED_IDENTIFIERS if profile.get(k)],
+            "cards_deleted": sum(1 for c in profile.get("cards") or [] if c.get("state") != "deleted"),
+            "statuses_removed": sorted((profile.get("statuses") or {}).keys()),
+        }
+        exclusion = repo.Exclusion(
+            profile=customers_repo.strip_keys(profile),
+            after=repo.erased_profile(customers_repo.strip_keys(profile), target.value),
+            entry=customers_repo.AuditEntry(
+                Event.EXCLUDE.value,
+                principal.as_actor_record(),
+                current.value,
+                target.value,
+                repo.scrub_text(body.reason, personal),
+                details,
+            ),
+            assignment_skus=[i["SK"] for i in items if i["SK"].startswith(keys.status_assignment_sk(""))],
+            card_link_skus=[
+                i["SK"]
+                for i in items
+                if i["SK"].startswith(keys.card_link_sk("")) and i.get("state") not in (None, "deleted")
+            ],
+            at=at,
+        )
+        try:
+            stored = repo.commit_exclusion(exclusion)
+        except VersionConflict:
+            if body.expected_version is not None:
+                raise
+            continue
+        repo.scrub_history_reasons(bid, customer_id, personal)
+        return to_customer(stored, principal, {"definitions": {}})
+    raise Conflict("the customer kept changing during exclusion; retry", {"customer_id": customer_id})
