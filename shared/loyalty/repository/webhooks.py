@@ -111,10 +111,36 @@ def delivery_key(business_id: str, webhook_id: str, delivery_id: str) -> dict[st
     return keys.webhook_delivery_key(business_id, webhook_id, found.group(1), delivery_id)
 
 
+# Ids and the time live in the key; items do not repeat them (less to write per attempt).
+_IN_KEY = ("business_id", "webhook_id", "delivery_id", "sent_at")
+
+
+def sent_at_of(delivery_id: str) -> str:
+    """ISO time of an attempt, from the stamp that starts its delivery id."""
+    raw = delivery_id[:20]
+    return f"{raw[0:4]}-{raw[4:6]}-{raw[6:8]}T{raw[8:10]}:{raw[10:12]}:{raw[12:14]}.{raw[14:20]}Z"
+
+
 def delivery_item(attempt: Mapping[str, Any]) -> dict[str, Any]:
     key = delivery_key(attempt["business_id"], attempt["webhook_id"], attempt["delivery_id"])
     assert key is not None, "delivery ids are made by new_delivery_id"
-    return {**attempt, **key, "entity": ENTITY_DELIVERY}
+    fields = {k: v for k, v in attempt.items() if k not in _IN_KEY}
+    return {**fields, **key, "entity": ENTITY_DELIVERY}
+
+
+def attempt_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The attempt a delivery item stores, with the ids and time read back from its key."""
+    prefix, _, webhook_id = str(item["PK"]).rpartition("#WEBHOOK#")
+    delivery_id = str(item["SK"]).rsplit("#", 1)[1]
+    sent_at = sent_at_of(delivery_id)
+    fields = {k: v for k, v in item.items() if k not in ("PK", "SK", "entity")}
+    return {
+        **fields,
+        "business_id": prefix[2:],
+        "webhook_id": webhook_id,
+        "delivery_id": delivery_id,
+        "sent_at": sent_at,
+    }
 
 
 def log_attempts(attempts: Sequence[Mapping[str, Any]]) -> None:
@@ -138,12 +164,13 @@ def log_attempts(attempts: Sequence[Mapping[str, Any]]) -> None:
 
 def get_delivery(business_id: str, webhook_id: str, delivery_id: str) -> dict[str, Any] | None:
     key = delivery_key(business_id, webhook_id, delivery_id)
-    return get_item(key) if key else None
+    item = get_item(key) if key else None
+    return attempt_from_item(item) if item else None
 
 
 def list_deliveries(business_id: str, webhook_id: str, limit: int, cursor: str | None) -> QueryPage:
     pk = keys.webhook_delivery_pk(business_id, webhook_id)
-    return query(
+    page = query(
         "PK = :pk AND begins_with(SK, :p)",
         {":pk": pk, ":p": DELIVERY_SK_PREFIX},
         limit=limit,
@@ -151,6 +178,7 @@ def list_deliveries(business_id: str, webhook_id: str, limit: int, cursor: str |
         forward=False,
         partition=pk,
     )
+    return QueryPage([attempt_from_item(i) for i in page.items], page.next_cursor)
 
 
 # --- queues --------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Webhook delivery: stream batches, the retry queue and replays (DESIGN.md "Webhooks").
 
 A batch's deliveries all run in parallel (a thread pool over pooled, kept-alive
-connections), then failures are handed to the retry queue with exponential backoff, or
-to the dead-letter queue after the last attempt, then every attempt is logged. A stream
+connections); each failure is handed to the retry queue with exponential backoff, or to
+the dead-letter queue after the last attempt, and every attempt is logged. A stream
 record counts as failed only when one of its hand-offs to a queue failed: Lambda then
 sends it again (same event ids), while records already handed off are never re-sent.
 """
@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,6 @@ from typing import Any
 import urllib3
 
 from loyalty import webhook_signing
-from loyalty.clock import now_iso
 from loyalty.config import settings
 from loyalty.errors import NotFound, Throttled
 from loyalty.observability import logger
@@ -32,7 +31,9 @@ from loyalty.webhook_events import WebhookEvent, business_of, derive, wants
 from loyalty.webhook_targets import Target, UnsafeTarget, check_target
 
 TIMEOUT = urllib3.Timeout(connect=3.0, read=5.0, total=5.0)
-MAX_PARALLEL = 128
+# Deliveries in flight at once per function instance; I/O bound, so threads are cheap.
+MAX_PARALLEL = 300
+LOG_BATCH = 25  # BatchWriteItem's limit
 LOG_TTL_SECONDS = 30 * 24 * 3600
 MAX_QUEUE_DELAY = 900  # SQS's limit; longer waits are re-enqueued with what remains
 
@@ -152,6 +153,8 @@ class Delivery:
     source: str = ""  # the stream record or queue message it came from
     outcome: Outcome | None = None
     state: str = ""
+    handed_off: bool = True  # False when a failure could not be queued
+    target: Target | str | None = None  # the checked target, or why it was refused
     attempt_record: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -176,24 +179,27 @@ def backoff_seconds(attempts_made: int) -> int:
     return int(settings().webhook_backoff_base_seconds * 2**attempts_made)
 
 
+def _check_targets(deliveries: list[Delivery]) -> None:
+    """SSRF check again at delivery (DNS may have changed), once per URL per batch."""
+    checked: dict[str, Target | str] = {}
+    for delivery in deliveries:
+        url = str(delivery.subscription["url"])
+        if url not in checked:
+            try:
+                checked[url] = check_target(url, local_stack=settings().local_stack)
+            except UnsafeTarget as refused:
+                checked[url] = f"target refused: {refused.message}"
+        delivery.target = checked[url]
+
+
 def _send_one(delivery: Delivery) -> Outcome:
-    try:
-        target = check_target(delivery.subscription["url"], local_stack=settings().local_stack)
-    except UnsafeTarget as refused:
-        return Outcome(None, 0, f"target refused: {refused.message}")
+    target = delivery.target
+    if not isinstance(target, Target):
+        return Outcome(None, 0, target or "target not checked")
     stamp = int(time.time())
     secret = str(delivery.subscription["secret"])
     headers = webhook_signing.headers(secret, delivery.event_id, stamp, delivery.body)
     return sender().post(target, headers, delivery.body)
-
-
-def send_all(deliveries: list[Delivery]) -> None:
-    """Send every delivery in parallel; each gets its `outcome`."""
-    if len(deliveries) == 1:
-        deliveries[0].outcome = _send_one(deliveries[0])
-        return
-    for delivery, outcome in zip(deliveries, executor().map(_send_one, deliveries), strict=True):
-        delivery.outcome = outcome
 
 
 def retry_message(delivery: Delivery, due_at: float) -> dict[str, Any]:
@@ -210,52 +216,78 @@ def retry_message(delivery: Delivery, due_at: float) -> dict[str, Any]:
     }
 
 
-def settle(deliveries: list[Delivery]) -> set[str]:
-    """Queue the failures, log every attempt; return the sources whose hand-off failed."""
-    failed_sources: set[str] = set()
-    at = now_iso()
-    max_attempts = settings().webhook_max_attempts
-    for delivery in deliveries:
-        outcome = delivery.outcome
-        assert outcome is not None
-        if outcome.ok:
-            delivery.state = DELIVERED
-        else:
-            try:
-                if delivery.attempt >= max_attempts:
-                    delivery.state = DEAD
-                    repo.dead_letter({**retry_message(delivery, 0), "error": outcome.error})
-                else:
-                    delivery.state = RETRYING
-                    delay = backoff_seconds(delivery.attempt)
-                    repo.enqueue_retry(retry_message(delivery, time.time() + delay), delay)
-            except Exception:
-                logger.exception("could not queue a failed webhook delivery", extra=_log_fields(delivery))
-                failed_sources.add(delivery.source)
-        delivery.attempt_record = {
-            "business_id": delivery.business_id,
-            "webhook_id": delivery.webhook_id,
-            "delivery_id": new_delivery_id(),
-            "event_id": delivery.event_id,
-            "type": delivery.type,
-            "attempt": delivery.attempt,
-            "state": delivery.state,
-            "status_code": outcome.status_code,
-            "latency_ms": outcome.latency_ms,
-            "error": outcome.error,
-            "sent_at": at,
-            "replay_of": delivery.replay_of,
-            "body": delivery.body,
-            "ttl": int(time.time()) + LOG_TTL_SECONDS,
-        }
-        if not outcome.ok:
-            logger.info("webhook delivery failed", extra=_log_fields(delivery))
+def _hand_off(delivery: Delivery, outcome: Outcome) -> None:
+    """A failure goes to the retry queue, or to the dead-letter queue after the last attempt."""
+    if outcome.ok:
+        delivery.state = DELIVERED
+        return
+    logger.info("webhook delivery failed", extra=_log_fields(delivery))
     try:
-        repo.log_attempts([d.attempt_record for d in deliveries])
+        if delivery.attempt >= settings().webhook_max_attempts:
+            delivery.state = DEAD
+            repo.dead_letter({**retry_message(delivery, 0), "error": outcome.error})
+        else:
+            delivery.state = RETRYING
+            delay = backoff_seconds(delivery.attempt)
+            repo.enqueue_retry(retry_message(delivery, time.time() + delay), delay)
+    except Exception:
+        logger.exception("could not queue a failed webhook delivery", extra=_log_fields(delivery))
+        delivery.handed_off = False
+
+
+def _deliver(delivery: Delivery) -> Delivery:
+    """Send, hand a failure to a queue, and build the attempt's log record (runs in a worker)."""
+    outcome = delivery.outcome = _send_one(delivery)
+    _hand_off(delivery, outcome)
+    delivery_id = new_delivery_id()
+    delivery.attempt_record = {
+        "business_id": delivery.business_id,
+        "webhook_id": delivery.webhook_id,
+        "delivery_id": delivery_id,
+        "event_id": delivery.event_id,
+        "type": delivery.type,
+        "attempt": delivery.attempt,
+        "state": delivery.state,
+        "status_code": outcome.status_code,
+        "latency_ms": outcome.latency_ms,
+        "error": outcome.error,
+        "sent_at": repo.sent_at_of(delivery_id),
+        "replay_of": delivery.replay_of,
+        "body": delivery.body,
+        "ttl": int(time.time()) + LOG_TTL_SECONDS,
+    }
+    return delivery
+
+
+def _log(records: list[dict[str, Any]]) -> None:
+    try:
+        repo.log_attempts(records)
     except Exception:
         # The log is for people; the deliveries and their retries are already settled.
         logger.exception("could not write the webhook delivery log")
-    return failed_sources
+
+
+def deliver_all(deliveries: list[Delivery]) -> set[str]:
+    """Deliver in parallel; return the sources (records, messages) whose hand-off failed.
+
+    Log writes start, 25 attempts at a time, while slower endpoints are still answering.
+    """
+    _check_targets(deliveries)
+    if len(deliveries) == 1:
+        _log([_deliver(deliveries[0]).attempt_record])
+    else:
+        pool = executor()
+        logs: list[Future[None]] = []
+        ready: list[dict[str, Any]] = []
+        for done in as_completed([pool.submit(_deliver, d) for d in deliveries]):
+            ready.append(done.result().attempt_record)
+            if len(ready) == LOG_BATCH:
+                logs.append(pool.submit(_log, ready))
+                ready = []
+        if ready:
+            logs.append(pool.submit(_log, ready))
+        wait(logs)
+    return {d.source for d in deliveries if not d.handed_off}
 
 
 def _log_fields(delivery: Delivery) -> dict[str, Any]:
@@ -316,8 +348,7 @@ def dispatch_stream_records(records: Iterable[Mapping[str, Any]]) -> set[str]:
                     )
     if not deliveries:
         return set()
-    send_all(deliveries)
-    return settle(deliveries)
+    return deliver_all(deliveries)
 
 
 @dataclass
@@ -361,8 +392,7 @@ def process_retries(messages: list[RetryMessage], clock: Callable[[], float] = t
             )
         )
     if deliveries:
-        send_all(deliveries)
-        failed |= settle(deliveries)
+        failed |= deliver_all(deliveries)
     return failed
 
 
@@ -381,7 +411,6 @@ def replay(business_id: str, webhook_id: str, delivery_id: str) -> dict[str, Any
         replay_of=delivery_id,
         source=delivery_id,
     )
-    send_all([delivery])
-    if settle([delivery]):
+    if deliver_all([delivery]):
         raise Throttled("the replay failed and could not be queued for retry; try again")
     return delivery.attempt_record
