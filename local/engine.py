@@ -90,14 +90,24 @@ class Invoker:
 
 
 class _PumpThread(threading.Thread):
+    """Polls one pump: at once while there is work, slowing to `IDLE_INTERVAL` when quiet.
+
+    Anything that may have produced work (an API request, another pump's invocation,
+    `wait_idle`) nudges every pump awake, so a slow idle poll costs no latency.
+    """
+
+    IDLE_INTERVAL = 1.0
+
     def __init__(self, engine: Engine, pump: Any) -> None:
         super().__init__(name=f"pump-{pump.name}", daemon=True)
         self.engine, self.pump = engine, pump
         self.cycles = 0
         self.last_work = 0
+        self.wake = threading.Event()
 
     def run(self) -> None:
         stop = self.engine.stopping
+        quiet = 0
         while not stop.is_set():
             try:
                 work = int(self.pump.poll())
@@ -112,8 +122,13 @@ class _PumpThread(threading.Thread):
                 if work:
                     self.engine.activity += 1
                 self.engine.idle_changed.notify_all()
-            if not work:
-                stop.wait(self.pump.interval)
+            if work:
+                quiet = 0
+                self.engine.nudge()  # what this did may be work for another pump
+                continue
+            quiet += 1
+            self.wake.wait(min(self.IDLE_INTERVAL, self.pump.interval * 2 ** min(quiet, 6)))
+            self.wake.clear()
 
 
 class Engine:
@@ -189,8 +204,13 @@ class Engine:
             thread.start()
         return self
 
+    def nudge(self) -> None:
+        for thread in self._threads:
+            thread.wake.set()
+
     def stop(self) -> None:
         self.stopping.set()
+        self.nudge()
         for thread in [*self._threads, *self._timers]:
             thread.join(timeout=10)
         if self._moto is not None:
@@ -287,8 +307,7 @@ class Engine:
         schedule = self.schedules[name]
         assert self.invoker is not None
         result = self.invoker(schedule.function, schedule_event(schedule.name, schedule.input))
-        with self.idle_changed:
-            self.activity += 1
+        self.note_activity()
         return result
 
     def run_schedules_every(self, seconds: float) -> threading.Thread:
@@ -310,6 +329,7 @@ class Engine:
     def note_activity(self) -> None:
         with self.idle_changed:
             self.activity += 1
+        self.nudge()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -335,6 +355,7 @@ class Engine:
         deadline = time.monotonic() + timeout
         with self.idle_changed:
             while time.monotonic() < deadline:
+                self.nudge()
                 marks = {t: t.cycles for t in self._threads}
                 activity = self.activity
                 # Two more cycles each: the second surely started after this point.
