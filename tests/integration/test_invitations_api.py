@@ -426,3 +426,33 @@ def test_the_token_appears_in_no_log_line(api: Api, aws: Aws, caplog: pytest.Log
     logged = " ".join(str(r.__dict__) for r in caplog.records)
     assert "invitation run finished" in logged
     assert first not in logged and second not in logged
+
+
+def test_lowering_max_reminders_stops_scheduled_reminders(
+    api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a customer invited while 2 reminders were allowed
+    enable(api, max_reminders=2)
+    customer = create(api, email="ann@example.com")
+    assert run_invitations(aws)["invited"] == 1
+    # When the admin allows no reminders, and a run comes after the reminder was due
+    enable(api, max_reminders=0)
+    shift_clock(monkeypatch, 8)
+    report = run_invitations(aws)
+    # Then no reminder goes out, the schedule is stopped (audited), and later runs read nothing
+    assert (report["reminded"], report["stopped"]) == (0, 1)
+    assert len(sent_messages()) == 1
+    assert history(api, customer["customer_id"])[-1] == ("reminders_stopped", "pending", "pending")
+    assert run_invitations(aws)["stopped"] == 0
+
+
+def test_run_stops_claiming_when_the_function_is_out_of_time(aws: Aws, api: Api) -> None:
+    # Given a due customer, and a function with less time left than one claim needs
+    from loyalty.services import invitations
+
+    enable(api)
+    customer = create(api, email="ann@example.com")
+    # When the run starts / Then it claims nobody and says it ran out of time
+    report = invitations.run(time_left=lambda: invitations.SAFETY_SECONDS - 1)
+    assert report.out_of_time and report.invited == 0 and sent_messages() == []
+    assert api.ok("GET", f"/v1/customers/{customer['customer_id']}")["program_status"] == "imported"

@@ -27,7 +27,6 @@ from loyalty.invitation_rules import (
     InvitationSettingsView,
     RunReport,
     SendPlan,
-    index_due_at,
     new_token,
     plan_send,
     restored,
@@ -250,8 +249,6 @@ def _run_one(profile: dict[str, Any], settings: InvitationSettings, at: datetime
 
 def _stop_reminders(profile: dict[str, Any], report: RunReport) -> None:
     after = {**customers_repo.strip_keys(profile), "invite_due_at": None}
-    if index_due_at(after) is not None:  # pragma: no cover - pending without due is never due
-        return
     entry = customers_repo.AuditEntry(
         "reminders_stopped",
         SCHEDULER_ACTOR,
