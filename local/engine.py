@@ -84,7 +84,7 @@ class Invoker:
             self.count += 1
             try:
                 return invoke(spec, event)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a module calling exit() must not end a thread
                 log.error("function %s failed:\n%s", spec.logical_id, traceback.format_exc())
                 raise FunctionFailed(f"{spec.logical_id}: {type(exc).__name__}: {exc}") from exc
 

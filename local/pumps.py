@@ -81,6 +81,8 @@ class StreamPump(Pump):
         self.reader = StreamReader(str(props["Stream"]))
         self.batch_size = int(props.get("BatchSize", 100))
         self.reports = _reports_failures(props)
+        self.bisect = bool(props.get("BisectBatchOnFunctionError", False))
+        self.batch_limit = self.batch_size
         # The template's MaximumRetryAttempts (-1 = forever) capped: locally a poison record
         # should reach the failure destination in seconds, not hours.
         template_retries = int(props.get("MaximumRetryAttempts", -1))
@@ -107,12 +109,17 @@ class StreamPump(Pump):
         self.buffer.extend(r for r in self.reader.read() if passes_filters(r, filters))
         if not self.buffer or time.monotonic() < self.not_before:
             return 0
-        batch = self.buffer[: self.batch_size]
-        failed_at = self._invoke(batch)
+        batch = self.buffer[: self.batch_limit]
+        failed_at, errored = self._invoke(batch)
         if failed_at is None:
             del self.buffer[: len(batch)]
             self.delivered += len(batch)
             self.attempts = 0
+            self.batch_limit = self.batch_size
+            return 1
+        if errored and self.bisect and len(batch) > 1:
+            # BisectBatchOnFunctionError: retry the first half alone, not counted as a retry.
+            self.batch_limit = max(1, len(batch) // 2)
             return 1
         # Records before the first failure are done; the rest of the batch is retried.
         del self.buffer[:failed_at]
@@ -127,23 +134,23 @@ class StreamPump(Pump):
             self.not_before = time.monotonic() + self.backoff_seconds * 2 ** (self.attempts - 1)
         return 1
 
-    def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
-        """None on success, else the index of the first record to retry."""
+    def _invoke(self, batch: list[dict[str, Any]]) -> tuple[int | None, bool]:
+        """(None, False) on success, else (index of the first record to retry, function errored)."""
         try:
             result = self.invoker(self.spec, {"Records": batch})
         except Exception:
-            log.exception("%s: function error; the batch will be retried", self.name)
-            return 0
+            log.warning("%s: function error; the batch will be retried", self.name)
+            return 0, True
         if not self.reports:
-            return None
+            return None, False
         seqs = [r["dynamodb"]["SequenceNumber"] for r in batch]
         failed = _failed_ids(result, seqs)
         if failed is None:
             log.warning("%s: unknown itemIdentifier in batchItemFailures; retrying the batch", self.name)
-            return 0
+            return 0, False
         if not failed:
-            return None
-        return min(seqs.index(i) for i in failed)
+            return None, False
+        return min(seqs.index(i) for i in failed), False
 
     def _send_to_destination(self, records: list[dict[str, Any]]) -> None:
         self.dead_lettered += len(records)

@@ -10,6 +10,7 @@ import base64
 import json
 import socket
 import uuid
+from typing import Any
 
 import pytest
 import requests
@@ -25,6 +26,17 @@ def _put(stack: LocalStack, pk: str, sk: str, **attrs: str) -> None:
     table = stack.resources()["refs"]["Table"]
     item = {"PK": {"S": pk}, "SK": {"S": sk}, **{k: {"S": v} for k, v in attrs.items()}}
     stack.client("dynamodb").put_item(TableName=table, Item=item)
+
+
+def _drain_failures(stack: LocalStack) -> list[dict[str, Any]]:
+    """Receive and delete every message on the stream's OnFailure queue."""
+    queue, sqs = stack.resources()["refs"]["StreamFailureQueue"], stack.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
 
 
 # --- stream -------------------------------------------------------------------------
@@ -58,16 +70,42 @@ def test_a_failing_stream_record_is_retried_then_sent_to_the_failure_queue(fake_
     # Then it was tried once plus stream_retries (2) times, and its batch info went to OnFailure
     tries = [r for r in fake_stack.records("stream") if r["pk"] == f"BAD#{run}"]
     assert len(tries) == 1 + stack.stream_retries
-    queue = stack.resources()["refs"]["StreamFailureQueue"]
-    messages = stack.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    infos = [json.loads(m["Body"])["DDBStreamBatchInfo"] for m in messages]
-    assert [i["batchSize"] for i in infos] == [1]
-    assert json.loads(messages[0]["Body"])["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    failures = _drain_failures(stack)
+    assert [f["DDBStreamBatchInfo"]["batchSize"] for f in failures] == [1]
+    assert failures[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
 
     # And the stream is not blocked: a later record is delivered
     _put(stack, f"GOOD#{run}", "PROFILE")
     stack.wait_idle()
     assert [r["pk"] for r in fake_stack.records("stream") if r["pk"] == f"GOOD#{run}"] == [f"GOOD#{run}"]
+
+
+def test_a_function_error_bisects_the_batch_so_good_records_get_through(fake_stack: FakeStack) -> None:
+    stack = fake_stack.stack
+    _drain_failures(stack)
+    run = uuid.uuid4().hex[:8]
+    # Given a good record and one whose invocation raises, written together (one batch of 2)
+    table = stack.resources()["refs"]["Table"]
+    stack.client("dynamodb").batch_write_item(
+        RequestItems={
+            table: [
+                {"PutRequest": {"Item": {"PK": {"S": f"OK#{run}"}, "SK": {"S": "PROFILE"}}}},
+                {
+                    "PutRequest": {
+                        "Item": {"PK": {"S": f"RAISE#{run}"}, "SK": {"S": "PROFILE"}, "fail": {"S": "raise"}}
+                    }
+                },
+            ]
+        }
+    )
+
+    # When the pumps have drained
+    stack.wait_idle(timeout=20)
+
+    # Then the batch was split (BisectBatchOnFunctionError): only the raising record was given up
+    failures = _drain_failures(stack)
+    assert [f["DDBStreamBatchInfo"]["batchSize"] for f in failures] == [1]
+    assert any(r["pk"] == f"OK#{run}" for r in fake_stack.records("stream"))
 
 
 # --- SQS ----------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ def stream_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         image = record["dynamodb"].get("NewImage") or {}
         pk = record["dynamodb"]["Keys"]["PK"]["S"]
         _record("stream", pk=pk, batch=len(records), name=record["eventName"])
+        if (image.get("fail") or {}).get("S") == "raise":
+            raise RuntimeError("fake function error")
         if (image.get("fail") or {}).get("S") == "always":
             # Report this record and stop: the ones after it are retried with it.
             return {"batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]}
