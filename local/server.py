@@ -168,6 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
         )
         event["rawQueryString"] = query_string
+        cookie = event["headers"].pop("cookie", None)
+        if cookie:  # payload 2.0 moves cookies out of the headers
+            event["cookies"] = [c.strip() for c in cookie.split(";") if c.strip()]
         assert engine.invoker is not None
         try:
             result = engine.invoker(spec, event)

@@ -196,7 +196,11 @@ def test_the_event_carries_claims_path_parameters_query_and_binary_body(fake_sta
     response = requests.post(
         stack.url("/v1/echo/abc?x=1&x=2&y=z"),
         data=payload,
-        headers={**stack.auth("staff", "biz-9", "u-1"), "content-type": "application/octet-stream"},
+        headers={
+            **stack.auth("staff", "biz-9", "u-1"),
+            "content-type": "application/octet-stream",
+            "cookie": "a=1; b=2",
+        },
         timeout=10,
     )
 
@@ -212,7 +216,8 @@ def test_the_event_carries_claims_path_parameters_query_and_binary_body(fake_sta
         "role": "staff",
     }
     assert seen["isBase64Encoded"] is True and base64.b64decode(seen["body"]) == payload
-    assert "authorization" in seen["headers"]
+    assert "authorization" in seen["headers"] and "cookie" not in seen["headers"]
+    assert seen["cookies"] == ["a=1", "b=2"]
 
 
 @pytest.mark.parametrize(

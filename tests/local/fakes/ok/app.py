@@ -55,5 +55,6 @@ def echo_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "body": event.get("body"),
         "isBase64Encoded": event["isBase64Encoded"],
         "headers": event["headers"],
+        "cookies": event.get("cookies"),
     }
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(seen)}
