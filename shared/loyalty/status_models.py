@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_
 from loyalty.models import RequestModel, StatusRef
 from loyalty.statuses import Rule, check_rule_size
 
-CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # case-sensitive slug
 StatusCode = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 MAX_DEFINITIONS = 200
 MAX_BULK = 10_000

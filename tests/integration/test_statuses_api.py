@@ -434,3 +434,31 @@ def test_sample_job_event_is_accepted(aws: Aws) -> None:
     assert invoke(aws.specs["StatusesFunction"], load_event("statuses/rule_evaluation.json")) == {
         "batchItemFailures": []
     }
+
+
+def test_a_job_that_runs_out_of_time_requeues_itself_and_reports_progress(
+    api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given five matching customers, pages of two, and never enough time for a second page
+    from loyalty.services import statuses as service
+
+    monkeypatch.setattr(service, "PAGE_SIZE", 2)
+    monkeypatch.setattr(service, "STEP_RESERVE_MS", 10**9)
+    ids = [
+        create_customer(api, f"c{i}@example.com", attributes={"instagram_followers": 20000})["customer_id"]
+        for i in range(5)
+    ]
+    # When a rule is defined and the queue is worked
+    define(api, {"code": "influencer", "name": "Influencer", "rank": 1, "rule": INFLUENCER_RULE})
+    steps = drain_jobs(aws)
+    # Then the walk took several steps (3 pages of imported customers + the empty program statuses)
+    assert steps >= 3
+    job = api.ok("GET", "/v1/status-definitions")["items"][0]["job"]
+    assert (job["state"], job["processed"], job["changed"]) == ("completed", 5, 5)
+    assert all(codes(api.ok("GET", f"/v1/customers/{cid}")) == ["influencer"] for cid in ids)
+
+
+def test_listing_holders_of_an_unknown_status_is_refused(api: Api) -> None:
+    # Given no definition named gold / When staff list its holders / Then 404 names it
+    response = api("GET", "/v1/customers", query={"status_code": "gold"})
+    assert response.status == 404 and response.body["error"]["details"]["field"] == "status_code"

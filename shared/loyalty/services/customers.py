@@ -112,6 +112,9 @@ def search_customers(
         profile = repo.get_profile(bid, cid) if cid else None
         return Page[Customer](items=[to_customer(profile, principal)] if profile else [], next_cursor=None)
     if status_code:
+        if status_code not in get_catalog(bid)["definitions"]:
+            # An unknown code is refused, never answered with an empty list (DESIGN.md).
+            raise NotFound(f"status {status_code} is not defined", {"field": "status_code"})
         page = repo.list_status_holders(bid, status_code, size, cursor)
         profiles = {
             p["customer_id"]: p

@@ -600,10 +600,13 @@ def run_job_step(message: Mapping[str, Any], time_left_ms: Callable[[], int]) ->
         return
     kind, codes = job["kind"], list(job["codes"])
     partitions = HOLDING if kind == "evaluate" else codes
+    pages = 0
     while step.position < len(partitions):
-        if time_left_ms() < STEP_RESERVE_MS:
+        # At least one page per invocation, so a job always moves forward.
+        if pages and time_left_ms() < STEP_RESERVE_MS:
             repo.enqueue(step.model_dump())
             return
+        pages += 1
         catalog = repo.get_catalog(bid, consistent=True)
         definitions = catalog["definitions"]
         partition = partitions[step.position]
