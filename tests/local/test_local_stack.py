@@ -5,11 +5,13 @@ from __future__ import annotations
 import email
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from local.import_cli import run_import
 from local.stack import LocalStack
 from local.template import ROOT
 
@@ -173,3 +175,32 @@ def test_a_presigned_upload_invokes_the_import_function(local_stack: LocalStack)
 
     # Then the import function was invoked for it
     assert _pump(local_stack, "s3:CustomerImportFunction.Uploaded")["invocations"] == before + 1
+
+
+@pytest.mark.skipif(
+    not (ROOT / "functions" / "customer_import" / "app.py").exists(),
+    reason="functions/customer_import/app.py does not exist yet",
+)
+def test_make_import_uploads_a_csv_and_reports_the_rows(local_stack: LocalStack, tmp_path: Path) -> None:
+    # Given a CSV with two good rows and one bad e-mail
+    business = _business()
+    csv = tmp_path / "customers.csv"
+    csv.write_text(
+        f"email,first_name\nann.{business}@example.com,Ann\nbob.{business}@example.com,Bob\nnot-an-email,Cy\n"
+    )
+
+    # When `make import` runs against the stack (upload URL, HTTP PUT, S3 event, import)
+    report = run_import(csv, local_stack.base_url, business, timeout=60)
+
+    # Then the report counts the rows and names the failing one
+    assert report["state"] == "completed", report
+    assert (report["total"], report["created"], report["failed"]) == (3, 2, 1)
+    assert [e["row"] for e in report["errors"]] == [3]
+    # And the customers are there
+    found = requests.get(
+        local_stack.url("/v1/customers"),
+        params={"email": f"bob.{business}@example.com"},
+        headers=local_stack.auth("staff", business),
+        timeout=30,
+    ).json()["items"]
+    assert [c["first_name"] for c in found] == ["Bob"]
