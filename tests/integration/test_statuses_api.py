@@ -462,3 +462,18 @@ def test_listing_holders_of_an_unknown_status_is_refused(api: Api) -> None:
     # Given no definition named gold / When staff list its holders / Then 404 names it
     response = api("GET", "/v1/customers", query={"status_code": "gold"})
     assert response.status == 404 and response.body["error"]["details"]["field"] == "status_code"
+
+
+def test_sample_http_event_creates_a_definition_and_queues_its_evaluation(aws: Aws) -> None:
+    # Given the sample API event shipped for `sam local invoke -e`
+    import json
+
+    from local.runtime import invoke
+
+    # When the handler receives it
+    result = invoke(aws.specs["StatusesFunction"], load_event("statuses/create_definition.json"))
+    # Then the definition is created with its rule, and an evaluation job is queued
+    assert result["statusCode"] == 201, result
+    body = json.loads(result["body"])
+    assert body["code"] == "influencer" and body["job"]["kind"] == "evaluate"
+    assert drain_jobs(aws) == 1
