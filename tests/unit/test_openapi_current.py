@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from local.openapi import TITLE, build_schema, render
 from local.template import ROOT
@@ -19,10 +20,28 @@ def test_openapi_json_matches_the_handlers() -> None:
     generated = json.loads(render(build_schema()))
 
     # Then they are the same document (compared as data, so formatting cannot matter)
-    stale_paths = sorted(set(generated["paths"]) ^ set(committed["paths"]))
     assert generated == committed, (
-        f"openapi.json is stale (paths differing: {stale_paths}): run `make openapi`"
+        f"openapi.json is stale: run `make openapi` (first differences: {_differences(committed, generated)})"
     )
+
+
+def _differences(old: Any, new: Any, where: str = "", found: list[str] | None = None) -> list[str]:
+    """Up to 5 JSON pointers where two documents differ (for a readable failure)."""
+    found = [] if found is None else found
+    if len(found) >= 5:
+        return found
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if key not in old or key not in new:
+                found.append(f"{where}/{key} ({'added' if key in new else 'removed'})")
+            else:
+                _differences(old[key], new[key], f"{where}/{key}", found)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            _differences(a, b, f"{where}/{index}", found)
+    elif old != new:
+        found.append(where or "/")
+    return found[:5]
 
 
 def test_the_document_declares_jwt_bearer_auth_and_public_invitation_answers() -> None:
