@@ -71,7 +71,9 @@ def test_exclusion_erases_personal_data_everywhere(api: Api, aws: Aws, who: str)
     api.ok("PUT", f"/v1/customers/{cid}/program-status", {"status": "active", "reason": "Zelda at the till"})
     with_cards_and_statuses(aws, cid, cards=2, statuses=0)
     # And a status assigned through the statuses routes
-    api.ok("POST", "/v1/status-definitions", {"code": "vip", "name": "Very important", "rank": 1}, role="admin")
+    api.ok(
+        "POST", "/v1/status-definitions", {"code": "vip", "name": "Very important", "rank": 1}, role="admin"
+    )
     api.ok("PUT", f"/v1/customers/{cid}/statuses/vip")
     assert [s["code"] for s in api.ok("GET", f"/v1/customers/{cid}")["statuses"]] == ["vip"]
     assert api.ok("GET", "/v1/customers", query={"status_code": "vip"})["items"]
@@ -191,4 +193,36 @@ def test_exclusion_retry_with_idempotency_key_returns_the_first_answer(api: Api,
     assert [e["event"] for e in api.ok("GET", f"/v1/customers/{cid}/history")["items"]] == [
         "exclude",
         "import",
+    ]
+
+
+def test_an_anonymous_app_user_with_a_virtual_card_can_be_excluded(api: Api, aws: Aws) -> None:
+    # Given an app user who signed up anonymously with a device, an e-mail and a virtual card
+    body = {"device_id": "device-zq-4411", "email": "zelda.quux@example.com", "virtual_card": True}
+    created = api.ok("POST", "/v1/anonymous-customers", body, role="customer", sub="app-user-1")
+    cid = created["customer_id"]
+    number = created["cards"][0]["number"]
+    # When they ask to be excluded from the app
+    response = api("POST", f"/v1/customers/{cid}/exclusion", role="customer", sub=cid)
+    # Then the device id and e-mail are gone from every item, lookups included
+    assert response.status == 200, response
+    dump = json.dumps(table_items(aws), default=str).lower()
+    assert "device-zq-4411" not in dump and "zelda" not in dump
+    # And the virtual card (stored by the registration use case) is deleted
+    card = api.ok("GET", f"/v1/cards/{number}")
+    assert card["state"] == "deleted"
+
+
+def test_history_pages_fill_the_from_status_of_no_read_changes_across_pages(api: Api) -> None:
+    # Given a customer changed twice without reads (expected_version)
+    cid = api.ok("POST", "/v1/customers", {"email": "pages@example.com"})["customer_id"]
+    api.ok("PUT", f"/v1/customers/{cid}/program-status", {"status": "active", "expected_version": 1})
+    api.ok("PUT", f"/v1/customers/{cid}/program-status", {"status": "inactive", "expected_version": 2})
+    # When the history is read one event per page
+    first = api.ok("GET", f"/v1/customers/{cid}/history", query={"limit": 1})
+    second = api.ok("GET", f"/v1/customers/{cid}/history", query={"limit": 1, "cursor": first["next_cursor"]})
+    # Then each change names where it started, even when that event is on the next page
+    assert [(e["from_status"], e["to_status"]) for e in first["items"] + second["items"]] == [
+        ("active", "inactive"),
+        ("imported", "active"),
     ]

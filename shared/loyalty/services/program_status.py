@@ -189,12 +189,14 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
             ],
             at=at,
         )
+        # Before the commit: any event written after this scrub bumps the version, so the
+        # commit fails and the loop scrubs again; a crash after the commit leaves nothing behind.
+        repo.scrub_history_reasons(bid, customer_id, personal)
         try:
             stored = repo.commit_exclusion(exclusion)
         except VersionConflict:
             if body.expected_version is not None:
                 raise
             continue
-        repo.scrub_history_reasons(bid, customer_id, personal)
         return to_customer(stored, principal, {"definitions": {}})
     raise Conflict("the customer kept changing during exclusion; retry", {"customer_id": customer_id})
