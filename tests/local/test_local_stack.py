@@ -204,3 +204,28 @@ def test_make_import_uploads_a_csv_and_reports_the_rows(local_stack: LocalStack,
         timeout=30,
     ).json()["items"]
     assert [c["first_name"] for c in found] == ["Bob"]
+
+
+def test_concurrent_requests_are_each_answered_by_their_own_invocation(local_stack: LocalStack) -> None:
+    # Given one business and twelve customers to create at the same moment
+    from concurrent.futures import ThreadPoolExecutor
+
+    business = _business()
+    admin = local_stack.auth("admin", business)
+
+    def create(n: int) -> tuple[int, str]:
+        response = requests.post(
+            local_stack.url("/v1/customers"),
+            json={"email": f"c{n}.{business}@example.com", "first_name": f"C{n}"},
+            headers=admin,
+            timeout=60,
+        )
+        return response.status_code, response.json().get("email", response.text)
+
+    # When they are sent in parallel (served on threads; one invocation per function at a time)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(create, range(12)))
+
+    # Then every request got its own answer: twelve 201s, each echoing its own e-mail
+    assert [status for status, _ in results] == [201] * 12
+    assert [email for _, email in results] == [f"c{n}.{business}@example.com" for n in range(12)]
