@@ -47,6 +47,7 @@ class LocalStack:
         sqs_retry_seconds: float = 1.0,
         startup_timeout: float = 60.0,
         template: Path | str | None = None,
+        schedules_every: float = 0,
     ) -> None:
         self.port, self.host = port, host
         self._workdir = Path(tempfile.mkdtemp(prefix="loyalty-local-"))
@@ -57,6 +58,7 @@ class LocalStack:
         self.sqs_retry_seconds = sqs_retry_seconds
         self.startup_timeout = startup_timeout
         self.template = Path(template) if template else None
+        self.schedules_every = schedules_every
         self.process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
         self.moto_endpoint = ""
@@ -86,6 +88,8 @@ class LocalStack:
         ]
         if self.template:
             cmd += ["--template", str(self.template)]
+        if self.schedules_every:
+            cmd += ["--schedules-every", str(self.schedules_every)]
         for key, value in self.env.items():
             cmd += ["--env", f"{key}={value}"]
         child_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_NAME"))}

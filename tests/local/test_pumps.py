@@ -10,6 +10,7 @@ import base64
 import json
 import socket
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -287,16 +288,23 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def test_ctrl_c_stops_the_stack_and_releases_its_ports(tmp_path) -> None:
-    # Given a running stack
+def test_schedules_run_on_a_timer_when_asked_and_ctrl_c_stops_cleanly(tmp_path: Path, until) -> None:
+    # Given a stack started with --schedules-every 0.3
+    records = tmp_path / "records.jsonl"
     stack = LocalStack(
         template=FAKES / "template.yaml",
         outbox_dir=tmp_path / "outbox",
-        env={"FAKE_RECORD_FILE": str(tmp_path / "records.jsonl")},
+        env={"FAKE_RECORD_FILE": str(records)},
+        schedules_every=0.3,
     ).start()
     api_port = stack.port
     moto_port = int(stack.moto_endpoint.rsplit(":", 1)[1])
     assert not _port_is_free(api_port)
+
+    # Then the template's schedule runs by itself, with its Input
+    ran = until(lambda: records.exists() and records.read_text().count('"schedule"') >= 2, timeout=15)
+    assert ran, stack.log_tail()
+    assert '"run": "nightly"' in records.read_text()
 
     # When it gets Ctrl-C (SIGINT)
     code = stack.stop()
