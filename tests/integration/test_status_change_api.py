@@ -75,6 +75,17 @@ def test_staff_moves_a_customer_along_the_transition_table(
     )
     assert newest["actor"] == {"sub": "staff-user", "role": "staff"}
     assert newest["reason"] == "asked at the counter"
+    # And the stored index keys are the ones a full write of this profile would derive
+    assert_index_keys_consistent(cid)
+
+
+def assert_index_keys_consistent(cid: str) -> None:
+    from loyalty.repository.customers import require_profile, strip_keys, with_index_keys
+
+    stored = require_profile("biz-1", cid)
+    derived = with_index_keys(strip_keys(stored))
+    index = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK")
+    assert {k: stored.get(k) for k in index} == {k: derived.get(k) for k in index}
 
 
 @pytest.mark.parametrize("with_version", [False, True])

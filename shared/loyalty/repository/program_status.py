@@ -31,8 +31,6 @@ from loyalty.repository.base import (
 )
 from loyalty.suppression import identifier_hash
 
-# Statuses that take part in the invitation schedule (GSI3); others leave it.
-_INVITABLE = frozenset({"imported", "pending"})
 # Identifiers whose lookups exclusion deletes; only the first three are kept as suppression hashes.
 ERASED_IDENTIFIERS = ("email", "phone", "external_id", "device_id")
 SUPPRESSED_IDENTIFIERS = ("email", "phone", "external_id")
@@ -101,9 +99,13 @@ def change_status(change: StatusChange) -> None:
     }
     values.update({f":s{i}": s for i, s in enumerate(sources)})
     condition = f"#v = :v AND #s IN ({', '.join(f':s{i}' for i in range(len(sources)))})"
-    update = "SET #s = :to, #v = :nv, updated_at = :at, last_change = :lc, GSI2PK = :g2"
-    if change.target not in _INVITABLE:
-        update += " REMOVE GSI3PK, GSI3SK"
+    # A status edit never schedules invitations (the invitation route sends them and sets
+    # `invite_due_at`): the customer leaves the due index, as invitation_rules.index_due_at
+    # would decide for a pending/active/inactive profile without `invite_due_at`.
+    update = (
+        "SET #s = :to, #v = :nv, updated_at = :at, last_change = :lc, GSI2PK = :g2"
+        " REMOVE GSI3PK, GSI3SK, invite_due_at"
+    )
     tx.update(
         keys.customer_key(bid, cid),
         update,
