@@ -159,6 +159,8 @@ class Engine:
         self.pumps: list[Any] = []
         self._threads: list[_PumpThread] = []
         self._timers: list[threading.Thread] = []
+        self._requests_lock = threading.Lock()
+        self.aws_requests = 0
         self._moto: Any = None
         self.moto_endpoint = ""
         self.invoker: Invoker | None = None
@@ -220,15 +222,21 @@ class Engine:
                 server.server_close()  # release the port now, not at garbage collection
             self._moto = None
 
-    @staticmethod
-    def _warm_boto3() -> None:
+    def _warm_boto3(self) -> None:
         # Creating the default session's first clients from many threads at once races in
         # botocore; build them here, once, before any thread starts.
         import boto3
 
         boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        # Every AWS request of the process (functions and pumps), for /_local/health and bench.
+        boto3.DEFAULT_SESSION.events.register("before-call", self._count_request)
         for service in ("dynamodb", "dynamodbstreams", "sqs", "s3", "ses", "sesv2"):
             boto3.client(service)
+
+    def _count_request(self, model: Any, **_: Any) -> None:
+        with self._requests_lock:
+            self.aws_requests += 1
 
     @staticmethod
     def _reset_layer_caches() -> None:
@@ -344,6 +352,7 @@ class Engine:
                 for t in self._threads
             ],
             "activity": self.activity,
+            "aws_requests": self.aws_requests,
             "invocations": self.invoker.count if self.invoker else 0,
         }
 
