@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local import template as tpl
+from local.runtime import RouteTable
 from local.template import ROOT, FunctionSpec
 
 log = logging.getLogger("local.engine")
@@ -164,7 +165,7 @@ class Engine:
         self._moto: Any = None
         self.moto_endpoint = ""
         self.invoker: Invoker | None = None
-        self.routes: Any = None
+        self.routes = RouteTable([])
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -184,7 +185,6 @@ class Engine:
         self._warm_boto3()
 
         from local.resources import provision
-        from local.runtime import RouteTable
 
         template = tpl.load(self.template_path)
         self.refs = provision(template, prefix=self.prefix)
