@@ -106,10 +106,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, error_body(code, message, details))
 
     def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked() or None
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             raise ValueError("payload too large")
         return self.rfile.read(length) if length else None
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline()  # the CRLF after each chunk
+            if len(body) > MAX_BODY:
+                raise ValueError("payload too large")
 
     def _handle(self) -> None:
         split = urlsplit(self.path)

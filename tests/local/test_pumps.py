@@ -221,6 +221,20 @@ def test_the_event_carries_claims_path_parameters_query_and_binary_body(fake_sta
     assert seen["cookies"] == ["a=1", "b=2"]
 
 
+def test_a_chunked_body_reaches_the_function_whole(fake_stack: FakeStack) -> None:
+    # When a body is streamed with Transfer-Encoding: chunked (no Content-Length)
+    parts = [b'{"a": ', b'"chunked"', b"}"]
+    response = requests.post(
+        fake_stack.stack.url("/v1/echo/c"),
+        data=iter(parts),
+        headers={**fake_stack.stack.auth(), "content-type": "application/json"},
+        timeout=10,
+    )
+    # Then the function got the whole body
+    assert response.status_code == 200
+    assert json.loads(response.json()["body"]) == {"a": "chunked"}
+
+
 @pytest.mark.parametrize(
     "authorization",
     [
