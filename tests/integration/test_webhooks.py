@@ -309,3 +309,54 @@ def test_sample_events_run_through_the_handlers(
     (got,) = receiver.received
     assert got.webhook_id == message["event_id"] and got.verified is True
     assert deliveries(api, hook["webhook_id"])[0]["attempt"] == 2
+
+
+def test_lifecycle_changes_through_the_functions_become_the_designed_events(
+    api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch
+) -> None:
+    # Given a subscription to everything, and two ranked statuses
+    subscribe(api, receiver)
+    for code, name, rank in (("vip", "VIP", 1), ("staff", "Staff", 2)):
+        api.ok("POST", "/v1/status-definitions", {"code": code, "name": name, "rank": rank}, role="admin")
+    # When a card is packed, a customer registers with it, and gets both statuses
+    virtual_id = api.ok("POST", "/v1/card-batches", {"numbers": ["7000001"]}, role="admin")["cards"][0][
+        "customer_id"
+    ]
+    customer = api.ok("POST", "/v1/registrations", {"email": "reg@example.com", "card_number": "7000001"})
+    cid = customer["customer_id"]
+    api.ok("PUT", f"/v1/customers/{cid}/statuses/staff")
+    api.ok("PUT", f"/v1/customers/{cid}/statuses/vip")
+    _, result = dispatch.pump()
+    # Then every change arrived as its event, each verified
+    assert result == {"batchItemFailures": []}
+    assert all(r.verified for r in receiver.received)
+    # (deliveries run in parallel, so compare without order)
+    by_customer: dict[str, list[str]] = {}
+    for got in receiver.received:
+        if got.payload["type"].startswith("customer."):
+            by_customer.setdefault(got.payload["data"]["customer_id"], []).append(got.payload["type"])
+    assert sorted(by_customer[virtual_id]) == [
+        "customer.created",
+        "customer.merged",
+        "customer.program_status_changed",
+    ]
+    assert by_customer[cid].count("customer.registered") == 1
+    assert by_customer[cid].count("customer.statuses_changed") == 2
+    cards = sorted(
+        (r.payload["data"] for r in receiver.received if r.payload["type"] == "card.changed"),
+        key=lambda c: c["previous_state"] or "",
+    )
+    assert [(c["state"], c["previous_state"]) for c in cards] == [("issued", None), ("activated", "issued")]
+    assert cards[1]["customer_id"] == cid and cards[1]["previous_customer_id"] == virtual_id
+    merged = next(r.payload for r in receiver.received if r.payload["type"] == "customer.merged")
+    assert merged["data"]["merged_into"] == cid
+    # And the last statuses event lists both statuses by rank, with the best one
+    last = max(
+        (r.payload for r in receiver.received if r.payload["type"] == "customer.statuses_changed"),
+        key=lambda p: p["data"]["version"],
+    )
+    assert last["data"]["statuses"] == [
+        {"code": "vip", "name": "VIP", "rank": 1},
+        {"code": "staff", "name": "Staff", "rank": 2},
+    ]
+    assert last["data"]["best_status"] == "vip"
