@@ -24,6 +24,7 @@ class Received:
     body: str
     status: int  # what the receiver answered
     verified: bool | None  # None: no secret to verify with
+    peer: tuple[str, int] = ("", 0)  # client address: one per connection (shows reuse)
 
     @property
     def webhook_id(self) -> str:
@@ -84,7 +85,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             status = receiver.next_status()
             verified = receiver.verify(body, headers)
             with receiver.lock:
-                receiver.received.append(Received(self.path, headers, body, status, verified))
+                peer = (str(self.client_address[0]), int(self.client_address[1]))
+                receiver.received.append(Received(self.path, headers, body, status, verified, peer))
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()

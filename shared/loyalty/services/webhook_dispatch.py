@@ -105,6 +105,9 @@ class Sender:
                 retries=False,
                 assert_same_host=False,
             )
+        except urllib3.exceptions.NewConnectionError as exc:
+            # Checked first: urllib3 makes it a subclass of ConnectTimeoutError.
+            return Outcome(None, _ms(started), f"connection error: {type(exc).__name__}")
         except urllib3.exceptions.TimeoutError:
             return Outcome(None, _ms(started), "timeout")
         except urllib3.exceptions.HTTPError as exc:
