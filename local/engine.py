@@ -36,6 +36,8 @@ FAKE_CREDENTIALS = {
     # moto does not serve the account-based Streams endpoint (DESIGN.md "Known traps").
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "LOYALTY_LOCAL_STACK": "true",
+    # Webhook retries wait 2, 4, 8 ... seconds locally instead of minutes (`--env` overrides).
+    "WEBHOOK_BACKOFF_BASE_SECONDS": "1",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
 }
