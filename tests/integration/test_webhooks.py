@@ -153,6 +153,12 @@ def test_permanently_failing_receiver_ends_in_the_dead_letter_queue_and_can_be_r
     assert "secret" not in parked["Body"] and "whsec_" not in parked["Body"]
     log = deliveries(api, hook["webhook_id"])
     assert [(d["attempt"], d["state"]) for d in log] == [(3, "dead"), (2, "retrying"), (1, "retrying")]
+    # And the log pages newest first with an opaque cursor
+    path = f"/v1/webhooks/{hook['webhook_id']}/deliveries"
+    first_page = api.ok("GET", path, role="admin", query={"limit": 2})
+    rest = api.ok("GET", path, role="admin", query={"limit": 2, "cursor": first_page["next_cursor"]})
+    assert [d["delivery_id"] for d in first_page["items"] + rest["items"]] == [d["delivery_id"] for d in log]
+    assert rest["next_cursor"] is None
     # When the receiver is fixed and the dead delivery is replayed
     receiver.default_status = 200
     replayed = api.ok(
