@@ -617,7 +617,7 @@ def run_job_step(message: Mapping[str, Any], time_left_ms: Callable[[], int]) ->
             page = repo.holders_page(bid, partition, PAGE_SIZE, step.cursor)
             found = repo.get_profiles(bid, [i["customer_id"] for i in page.items], consistent=False)
             profiles = list(found.values())
-        plan = _job_plan(kind, codes, definitions, job.get("actor") or SYSTEM_ACTOR)
+        plan = _job_plan(kind, codes, definitions)
         outcome = rewrite_profiles(bid, profiles, plan)
         repo.record_progress(bid, step.job_id, len(profiles), len(outcome.changed), len(outcome.failed))
         if page.next_cursor:
@@ -630,8 +630,11 @@ def run_job_step(message: Mapping[str, Any], time_left_ms: Callable[[], int]) ->
 
 
 def _job_plan(
-    kind: str, codes: list[str], definitions: Mapping[str, Mapping[str, Any]], actor: dict[str, str]
+    kind: str, codes: list[str], definitions: Mapping[str, Mapping[str, Any]]
 ) -> Callable[[dict[str, Any]], customers_repo.Write | None]:
+    """What a job does to one customer. Audit events name the system actor: the admin who
+    started the job is recorded on the job item."""
+
     def refresh(profile: dict[str, Any]) -> customers_repo.Write | None:
         if kind == "delete":
             return _plan_remove(profile, codes[0], definitions, SYSTEM_ACTOR, "status definition deleted")
