@@ -234,7 +234,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif (found := re.fullmatch(r"/_local/schedules/([^/]+)", path)) and self.command == "POST":
             self._run_schedule(found.group(1))
         elif path == "/_local/idle" and self.command == "POST":
-            timeout = min(float(query.get("timeout") or 10), 120.0)
+            try:
+                timeout = min(float(query.get("timeout") or 10), 120.0)
+            except ValueError:
+                self._error(400, "bad_request", "timeout must be a number of seconds")
+                return
             idle = engine.wait_idle(timeout)
             if idle:
                 self._json(200, {"idle": True, **engine.status()})
