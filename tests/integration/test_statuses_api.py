@@ -477,3 +477,27 @@ def test_sample_http_event_creates_a_definition_and_queues_its_evaluation(aws: A
     body = json.loads(result["body"])
     assert body["code"] == "influencer" and body["job"]["kind"] == "evaluate"
     assert drain_jobs(aws) == 1
+
+
+def test_many_customers_are_written_in_groups_and_stale_ones_are_retried(api: Api, aws: Aws) -> None:
+    # Given 40 customers read once, then one of them changed by someone else
+    from loyalty.repository import statuses as statuses_repo
+    from loyalty.services import statuses as service
+
+    define(api, VIP)
+    ids = [create_customer(api, f"c{i}@example.com")["customer_id"] for i in range(40)]
+    stale = list(statuses_repo.get_profiles("biz-1", ids).values())
+    api.ok("PATCH", f"/v1/customers/{ids[7]}", {"first_name": "Moved"})
+    definitions = statuses_repo.get_catalog("biz-1")["definitions"]
+    actor = {"sub": "staff-user", "role": "staff"}
+
+    # When VIP is assigned to all of them from the stale reads
+    outcome = service.rewrite_profiles(
+        "biz-1", stale, lambda p: service._plan_assign(p, "vip", definitions, actor, None, None)
+    )
+    # Then every customer got it (the stale one after a fresh read), none failed
+    assert (len(outcome.changed), outcome.failed) == (40, {})
+    holders = api.ok("GET", "/v1/customers", query={"status_code": "vip", "limit": 100})["items"]
+    assert len(holders) == 40
+    moved = api.ok("GET", f"/v1/customers/{ids[7]}")
+    assert moved["first_name"] == "Moved" and codes(moved) == ["vip"]
