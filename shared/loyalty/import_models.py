@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from loyalty.models import RequestModel
 
@@ -19,10 +19,15 @@ class ImportState(StrEnum):
     FAILED = "failed"
 
 
+def _clip(text: str) -> str:
+    # The report item keeps up to 1,000 errors and must stay well under DynamoDB's 400 KB.
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 class RowError(BaseModel):
     row: int  # data rows counted from 1
-    field: str
-    message: str
+    field: Annotated[str, AfterValidator(_clip)]
+    message: Annotated[str, AfterValidator(_clip)]
 
 
 class ImportReport(BaseModel):

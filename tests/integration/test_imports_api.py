@@ -227,6 +227,11 @@ def test_csv_upload_runs_from_the_s3_event_and_a_second_delivery_changes_nothing
     assert counts == (4, 2, 1, 1)
     assert report["errors"] == [{"row": 4, "field": "email", "message": report["errors"][0]["message"]}]
     assert customers_by_email(aws)["ann@example.com"]["first_name"] == "Annie"
+    # And each row's outcome is kept with the import (one letter per row, customer ids beside)
+    chunks = [i for i in table_items(aws) if i.get("entity") == "import_rows"]
+    assert [(c["first_row"], c["outcomes"]) for c in chunks] == [(1, "ccuf")]
+    ann = customers_by_email(aws)["ann@example.com"]["customer_id"]
+    assert chunks[0]["customer_ids"][0] == chunks[0]["customer_ids"][2] == ann
     # When the same event is delivered again
     before = table_items(aws)
     deliver(aws, event)
