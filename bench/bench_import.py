@@ -66,7 +66,7 @@ def fast_moto_snapshots() -> None:
             cache.update(key=key, snap=clone)
         return cache["snap"]
 
-    models.copy = types.SimpleNamespace(deepcopy=snapshot, copy=std_copy.copy)  # type: ignore[attr-defined]
+    models.copy = types.SimpleNamespace(deepcopy=snapshot, copy=std_copy.copy)  # type: ignore[assignment]
     original = models.DynamoDBBackend.transact_write_items
 
     def transact(self: Any, *args: Any, **kwargs: Any) -> Any:
