@@ -368,3 +368,27 @@ def test_garbage_after_good_rows_fails_the_file_but_keeps_the_rows_imported(
     assert report["state"] == "failed" and "CSV" in report["message"]
     assert (report["created"], report["total"]) == (6, 6)
     assert len(customers_by_email(aws)) == 6
+
+
+def test_an_exclusion_racing_the_import_is_refused_inside_the_transaction_and_only_that_row(
+    api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loyalty.repository import imports as import_repo
+
+    # Given a person excluded after the import read the suppression items (the read sees none)
+    suppress(aws, "email", "late@example.com")
+    real_read = import_repo.read_identifiers
+
+    def stale_read(business_id: str, identifiers: Any) -> Any:
+        state = real_read(business_id, identifiers)
+        state.suppressed.clear()
+        return state
+
+    monkeypatch.setattr(import_repo, "read_identifiers", stale_read)
+    rows = [{"email": f"ok{i}@example.com"} for i in range(5)] + [{"email": "late@example.com"}]
+    # When the rows are imported (all six customers packed into one transaction)
+    report = api.ok("POST", "/v1/imports", {"customers": rows}, role="admin")
+    # Then the transaction's suppression check refuses the excluded person, and only them
+    assert (report["created"], report["suppressed"], report["failed"]) == (5, 1, 0)
+    assert "late@example.com" not in customers_by_email(aws)
+    assert len(customers_by_email(aws)) == 5
