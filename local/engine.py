@@ -175,6 +175,12 @@ class Engine:
         from moto.server import ThreadedMotoServer
 
         os.environ.update(FAKE_CREDENTIALS)
+        # DynamoDB's 100-item transactions, atomic writes across server threads, and an
+        # item-level rollback so packing thousands of cards does not copy the table each time.
+        from local.harness import align_moto_limits, fast_moto_transactions
+
+        align_moto_limits()
+        fast_moto_transactions()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
