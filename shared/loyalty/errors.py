@@ -63,5 +63,11 @@ class Throttled(DomainError):
     code = "throttled"
 
 
+class Unavailable(DomainError):
+    """503: a dependency kept failing with transient errors after the client's retries."""
+
+    code = "unavailable"
+
+
 def field_error(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {message}", [{"field": field, "message": message}])

@@ -31,6 +31,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Gone: 410,
     errors.ValidationFailed: 422,
     errors.Throttled: 429,
+    errors.Unavailable: 503,
 }
 
 
@@ -84,7 +85,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(errors.DomainError)
     def _domain(exc: errors.DomainError) -> Response:
         status = _status_for(exc)
-        if status >= 500:  # pragma: no cover - no domain error maps to 5xx today
+        if status >= 500:
             logger.exception("domain error")
         return error_response(status, exc.code, exc.message, exc.details)
 

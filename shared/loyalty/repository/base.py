@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from loyalty.config import settings
-from loyalty.errors import BadRequest, Conflict, Throttled
+from loyalty.errors import BadRequest, Conflict, Throttled, Unavailable
 
 
 @lru_cache(maxsize=1)
@@ -119,6 +119,10 @@ def translate(exc: ClientError) -> Exception:
         return Throttled("the table is busy; retry shortly")
     if code == "TransactionConflictException":
         return Conflict("a concurrent change touched the same items; retry")
+    if code in ("InternalServerError", "ServiceUnavailable"):
+        # Transient on DynamoDB's side and already retried by the client: the caller may retry
+        # (writes are conditional on the version they read, so a retry cannot apply twice).
+        return Unavailable("the table is briefly unavailable; retry shortly")
     return exc
 
 
