@@ -9,6 +9,7 @@ PYTEST_WORKERS ?= 2
 BUSINESS ?= demo
 ROLE ?= admin
 SUB ?=
+FUZZ_EXAMPLES ?= 25
 
 .PHONY: install run test lint fmt typecheck unit openapi token import bench fuzz clean
 
@@ -47,6 +48,9 @@ token: install ## print a local JWT: make token BUSINESS=demo ROLE=admin [SUB=..
 
 import: install ## upload a CSV to the running local stack: make import FILE=customers.csv
 	PYTHONPATH=shared $(PY) -m local.import_cli "$(FILE)"
+
+fuzz: install ## schemathesis against openapi.json on the local stack, longer: make fuzz FUZZ_EXAMPLES=50
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 $(PY) -m pytest -n $(PYTEST_WORKERS) tests/local/test_fuzz.py
 
 bench: install ## run every benchmark under bench/ and print one table
 	PYTHONPATH=shared $(PY) -m bench

@@ -30,6 +30,9 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 class LocalApiServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when many clients connect at
+    # once (bench_load: 200 clients); API Gateway has no such limit.
+    request_queue_size = 512
     allow_reuse_address = True
 
     def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 3000) -> None:
@@ -83,6 +86,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         self._handle()
+
+    def __getattr__(self, name: str) -> Any:
+        # API Gateway answers any other verb (TRACE, QUERY, ...) from its routes with 405 or
+        # 404; http.server would answer 501.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     # --- plumbing ------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Domain errors become HTTP responses here and nowhere else. The error body is alw
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -15,7 +16,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.request import Request
 
 from loyalty import errors
@@ -92,6 +96,11 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response:
         return _handle_validation(exc)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media_type(exc: RequestUnsupportedContentType) -> Response:
+        # A body sent as text/plain (or any type but JSON) is the client's mistake, not a 500.
+        return error_response(415, "unsupported_media_type", "send the body as application/json")
 
     @app.not_found
     def _not_found(exc: NotFoundError) -> Response:
@@ -230,7 +239,32 @@ class LoyaltyResolver(APIGatewayHttpResolver):
                 "body": denied.body,
                 "isBase64Encoded": False,
             }
+        refused = _unreadable_body(event)
+        if refused is not None:
+            return {
+                "statusCode": refused.status_code,
+                "headers": {"Content-Type": "application/json"},
+                "body": refused.body,
+                "isBase64Encoded": False,
+            }
         return super().resolve(event, context)
+
+
+def _unreadable_body(event: Mapping[str, Any]) -> Response | None:
+    """A body the JSON API cannot read (Powertools would raise, i.e. answer 500); found by fuzzing."""
+    body = event.get("body")
+    if not body:
+        return None
+    content_type = str((event.get("headers") or {}).get("content-type") or "").lower()
+    if content_type and "json" not in content_type:
+        # e.g. multipart/form-data without a boundary, or text/plain
+        return error_response(415, "unsupported_media_type", "send the body as application/json")
+    if event.get("isBase64Encoded"):
+        try:
+            base64.b64decode(str(body)).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return error_response(400, "malformed_json", "request body is not UTF-8 JSON")
+    return None
 
 
 def create_app(public_routes: frozenset[str] = frozenset()) -> APIGatewayHttpResolver:

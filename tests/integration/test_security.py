@@ -254,3 +254,68 @@ def test_personal_data_never_reaches_the_logs(
     assert "customer_id" in logged  # the service did log about this customer
     for secret in (email, phone, name, "zed.secret"):
         assert secret not in logged
+
+
+def test_a_body_sent_with_another_content_type_is_415_not_500(api: Api, aws: Aws) -> None:
+    # When a client posts JSON labelled text/plain (found by the fuzzer)
+    answer = api(
+        "POST", "/v1/customers", raw_body='{"email": "a@example.com"}', headers={"content-type": "text/plain"}
+    )
+    # Then it is told to send JSON, and nothing is stored
+    assert answer.status == 415 and answer.body["error"]["code"] == "unsupported_media_type", answer
+    assert not [i for i in table_items(aws) if i.get("entity") == "customer"]
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "application/x-www-form-urlencoded"])
+def test_form_bodies_are_415_not_500(api: Api, content_type: str) -> None:
+    # When a JSON body is labelled as a form without a boundary (found by the fuzzer)
+    answer = api(
+        "POST", "/v1/customers", raw_body='{"email": "a@example.com"}', headers={"content-type": content_type}
+    )
+    # Then it is a 415, not a server error
+    assert answer.status == 415, answer
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/customers", {"email": "a@example.com", "attributes": {"n": 10**40}}),
+        ("/v1/customers", {"email": "a@example.com", "attributes": {"n": 5e-324}}),
+        (
+            "/v1/status-definitions",
+            {"code": "z", "name": "Z", "rank": 1, "modifiers": {"tier_points_multiplier": 5e-324}},
+        ),
+    ],
+)
+def test_numbers_dynamodb_cannot_store_are_422_not_500(
+    api: Api, aws: Aws, path: str, body: dict[str, Any]
+) -> None:
+    # When a number outside DynamoDB's range or precision is sent (found by the fuzzer)
+    answer = api("POST", path, body, role="admin")
+    # Then it is refused as invalid and nothing is stored
+    assert answer.status == 422, answer
+    assert not [i for i in table_items(aws) if i.get("entity") in ("customer", "status_definition")]
+
+
+def test_a_body_that_is_not_utf8_is_400_not_500(api: Api, aws: Aws) -> None:
+    import base64
+
+    from local.events import http_api_event
+    from local.runtime import invoke
+
+    # Given a body whose bytes are not UTF-8 (API Gateway passes them base64-encoded; found by the fuzzer)
+    spec, route, params = aws.routes.match("POST", "/v1/imports")  # type: ignore[misc]
+    event = http_api_event(
+        "POST",
+        "/v1/imports",
+        route_path=route.path,
+        path_parameters=params,
+        body=None,
+        raw_body=None,
+        query={},
+        headers={"content-type": "application/json"},
+        claims={"sub": "a", "business_id": "biz-1", "role": "admin"},
+    )
+    event.update(body=base64.b64encode(b"\xd1\xa1\xff\x13H").decode(), isBase64Encoded=True)
+    # When it is handled / Then it is a 400, not a server error
+    assert invoke(spec, event)["statusCode"] == 400

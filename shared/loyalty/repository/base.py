@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from loyalty.config import settings
-from loyalty.errors import BadRequest, Conflict, Throttled, Unavailable
+from loyalty.errors import BadRequest, Conflict, Throttled, Unavailable, ValidationFailed
 
 
 @lru_cache(maxsize=1)
@@ -45,9 +46,23 @@ def table_name() -> str:
     return settings().table_name
 
 
+def _storable(value: int | float) -> Decimal:
+    """The number as DynamoDB stores it; refused (422) when DynamoDB could not store it exactly."""
+    from boto3.dynamodb.types import DYNAMODB_CONTEXT
+
+    try:
+        return DYNAMODB_CONTEXT.create_decimal(Decimal(str(value)))
+    except decimal.DecimalException as exc:
+        # e.g. 5e-324 in a status modifier or 10**40 in an attribute (found by the fuzzer): not a 500
+        message = "numbers are stored with at most 38 digits, between 1e-130 and 1e125 in size"
+        raise ValidationFailed(message, [{"field": "number", "message": message}]) from exc
+
+
 def _to_dynamo(value: Any) -> Any:
     if isinstance(value, float):
-        return Decimal(str(value))
+        return _storable(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**38:
+        return _storable(value)
     if isinstance(value, dict):
         return {k: _to_dynamo(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
