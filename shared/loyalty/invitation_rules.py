@@ -97,7 +97,8 @@ def plan_send(profile: dict[str, Any], settings: InvitationSettings, at: datetim
             "the customer has no e-mail address, so no invitation can be sent; add one first",
             {"field": "email", "customer_id": profile["customer_id"]},
         )
-    new_round = event is not Event.REMIND
+    # A customer made pending by a status edit was never e-mailed: its first e-mail starts a round.
+    new_round = event is not Event.REMIND or not profile.get("invited_at")
     reminders = 0 if new_round else int(profile.get("reminders_sent") or 0) + 1
     updates: dict[str, Any] = {
         "program_status": target.value,
@@ -109,7 +110,7 @@ def plan_send(profile: dict[str, Any], settings: InvitationSettings, at: datetim
     if new_round:
         # invited_at starts a round; tokens of earlier rounds stop working (see token_problem).
         updates["invited_at"] = iso(at)
-    return SendPlan(event, "reminder" if event is Event.REMIND else "invitation", target, updates)
+    return SendPlan(event, "invitation" if new_round else "reminder", target, updates)
 
 
 # Fields an invitation e-mail changes: restored as they were when the e-mail could not be sent.
