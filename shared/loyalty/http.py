@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.request import Request
 
 from loyalty import errors
@@ -126,11 +127,16 @@ def principal(request: Request) -> Principal:
 
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
 
+# Parameter types shared by the handlers, so every route bounds them the same way.
+CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
+Limit = Annotated[int | None, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-@lru_cache(maxsize=1)
-def _idempotent_runner() -> Callable[..., dict[str, Any]]:
+@lru_cache(maxsize=64)
+def _idempotent_runner(business_id: str) -> Callable[..., dict[str, Any]]:
     # Built on first use: the persistence layer creates a boto3 client we do not want at import.
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -145,7 +151,9 @@ def _idempotent_runner() -> Callable[..., dict[str, Any]]:
         table_name=settings().table_name,
         key_attr="PK",
         sort_key_attr="SK",
-        static_pk_value=keys.idempotency_pk("http"),
+        # One partition per business: stored answers hold personal data, and an exclusion
+        # must be able to find and purge them (repository.idempotency).
+        static_pk_value=keys.idempotency_pk(f"http#{business_id}"),
         expiry_attr="ttl",
     )
     config = IdempotencyConfig(
@@ -179,10 +187,7 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMid
         return next_middleware(app)
     if len(key) > 255:
         return error_response(422, "validation_error", "Idempotency-Key is longer than 255 characters")
-    raw = event.raw_event
-    claims = (((raw.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get(
-        "claims"
-    ) or {}
+    claims = jwt_claims(event.raw_event) or {}
     request = {
         "business_id": str(claims.get("business_id", "")),
         "sub": str(claims.get("sub", "")),
@@ -198,7 +203,8 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMid
     )
 
     try:
-        stored = _idempotent_runner()(request=request, call=lambda: next_middleware(app))
+        runner = _idempotent_runner(request["business_id"])
+        stored = runner(request=request, call=lambda: next_middleware(app))
     except _NotStored as failed:
         return failed.response
     except IdempotencyValidationError:

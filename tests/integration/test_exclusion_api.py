@@ -226,3 +226,27 @@ def test_history_pages_fill_the_from_status_of_no_read_changes_across_pages(api:
         ("active", "inactive"),
         ("imported", "active"),
     ]
+
+
+def test_exclusion_purges_stored_idempotent_answers_that_quote_the_person(api: Api, aws: Aws) -> None:
+    # Given a customer created and edited with Idempotency-Keys (their answers quote the e-mail)
+    created = api("POST", "/v1/customers", PERSON, headers={"Idempotency-Key": "create-person"})
+    cid = created.body["customer_id"]
+    api.ok(
+        "PATCH", f"/v1/customers/{cid}", {"first_name": "Zed"}, headers={"Idempotency-Key": "patch-person"}
+    )
+    # And another customer's stored answer, which must survive
+    other = api(
+        "POST", "/v1/customers", {"email": "keep.me@example.com"}, headers={"Idempotency-Key": "other"}
+    )
+    assert PERSON["email"] in json.dumps(table_items(aws), default=str).lower()
+    # When the person is excluded
+    api.ok("POST", f"/v1/customers/{cid}/exclusion", role="customer", sub=cid)
+    # Then no stored item anywhere quotes their e-mail, stored answers included
+    dump = json.dumps(table_items(aws), default=str).lower()
+    assert PERSON["email"].lower() not in dump
+    # And the other customer's answer still replays
+    again = api(
+        "POST", "/v1/customers", {"email": "keep.me@example.com"}, headers={"Idempotency-Key": "other"}
+    )
+    assert again.body["customer_id"] == other.body["customer_id"]

@@ -18,6 +18,7 @@ from loyalty.lifecycle import Actor, Event, ProgramStatus
 from loyalty.models import Customer, ProgramStatusChange
 from loyalty.program_status_models import ExclusionRequest, OptOutRequest, StatusChangeResult
 from loyalty.repository import customers as customers_repo
+from loyalty.repository import idempotency as idempotency_repo
 from loyalty.repository import program_status as repo
 from loyalty.services.customers import to_customer
 
@@ -198,5 +199,7 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
             if body.expected_version is not None:
                 raise
             continue
+        # Stored Idempotency-Key answers may quote the person for up to 24 h: purge them too.
+        idempotency_repo.purge_for_customer(bid, customer_id)
         return to_customer(stored, principal, {"definitions": {}})
     raise Conflict("the customer kept changing during exclusion; retry", {"customer_id": customer_id})
