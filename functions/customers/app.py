@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, create_app
+from loyalty.http import CurrentPrincipal, Cursor, CustomerId, Limit, create_app
 from loyalty.lifecycle import ProgramStatus
 from loyalty.models import AuditEvent, Customer, CustomerCreate, CustomerPatch, Page
 from loyalty.observability import logger, metrics
 from loyalty.services import customers
 
 router = APIGatewayHttpRouter()
-CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
-Limit = Annotated[int | None, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
 
 
 @router.post("/v1/customers")

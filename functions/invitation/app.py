@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, create_app
+from loyalty.http import CurrentPrincipal, CustomerId, create_app
 from loyalty.invitation_rules import InvitationSettings, InvitationSettingsView
 from loyalty.lifecycle import Event
 from loyalty.models import Customer
@@ -22,7 +22,6 @@ from loyalty.services import invitations
 from loyalty.services.invitations import InvitationAnswer
 
 router = APIGatewayHttpRouter()
-CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
 # Any string is looked up by its hash: a wrong token is simply unknown (404).
 Token = Annotated[str, Path(min_length=1, max_length=256)]
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, create_app
+from loyalty.http import CurrentPrincipal, CustomerId, create_app
 from loyalty.models import Customer
 from loyalty.observability import logger, metrics
 from loyalty.registration_models import (
@@ -25,7 +25,6 @@ from loyalty.registration_models import (
 from loyalty.services import cards, registration
 
 router = APIGatewayHttpRouter()
-CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
 CardNumber = Annotated[str, Path(pattern=r"^[0-9A-Za-z]{4,32}$")]
 
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, create_app
+from loyalty.http import CurrentPrincipal, CustomerId, create_app
 from loyalty.models import Customer, ProgramStatusChange
 from loyalty.observability import logger, metrics
 from loyalty.program_status_models import ExclusionRequest, OptOutRequest, StatusChangeResult
 from loyalty.services import program_status
 
 router = APIGatewayHttpRouter()
-CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.put("/v1/customers/<customer_id>/program-status")

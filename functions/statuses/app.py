@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, create_app
+from loyalty.http import CurrentPrincipal, CustomerId, create_app
 from loyalty.models import Customer
 from loyalty.observability import logger, metrics
 from loyalty.services import statuses
@@ -33,7 +33,6 @@ from loyalty.status_models import (
 
 router = APIGatewayHttpRouter()
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]
-CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.get("/v1/status-definitions")
