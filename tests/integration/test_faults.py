@@ -13,7 +13,7 @@ import importlib
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -307,28 +307,6 @@ def test_a_registration_with_a_card_throttled_then_retried_binds_and_merges_once
 
 
 # --- webhook stream batch --------------------------------------------------------------
-
-
-@pytest.fixture
-def webhooks_local(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Loopback targets allowed (as in the local stack), no backoff wait, 3 attempts."""
-    from loyalty.config import settings
-    from loyalty.repository import webhooks as repo
-
-    monkeypatch.setenv("LOYALTY_LOCAL_STACK", "true")
-    monkeypatch.setenv("WEBHOOK_BACKOFF_BASE_SECONDS", "0")
-    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "3")
-    settings.cache_clear()
-    repo.sqs.cache_clear()
-    yield
-    settings.cache_clear()
-    repo.sqs.cache_clear()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as running:
-        yield running
 
 
 def stream_records(aws: Aws, reader: StreamReader) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ retry queue with the same webhook-id, the dead-letter queue, the delivery log an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -15,29 +14,12 @@ from local.events import sqs_event
 from local.harness import Api, Aws
 from local.runtime import invoke
 from local.stream import StreamReader, passes_filters
-from local.webhook_receiver import Receiver, running_receiver
+from local.webhook_receiver import Receiver
 
 
 @pytest.fixture
-def local_stack(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Loopback targets allowed (as in the local stack), no backoff wait, 3 attempts."""
-    from loyalty.config import settings
-    from loyalty.repository import webhooks as repo
-
-    monkeypatch.setenv("LOYALTY_LOCAL_STACK", "true")
-    monkeypatch.setenv("WEBHOOK_BACKOFF_BASE_SECONDS", "0")
-    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "3")
-    settings.cache_clear()
-    repo.sqs.cache_clear()
-    yield
-    settings.cache_clear()
-    repo.sqs.cache_clear()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as running:
-        yield running
+def local_stack(webhooks_local: None) -> None:
+    """Webhook settings as in the local stack (fixture in tests/integration/conftest.py)."""
 
 
 class Dispatch:
