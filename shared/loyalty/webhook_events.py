@@ -132,7 +132,12 @@ def _customer_data(
 def _statuses_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     old_codes = set((old.get("statuses") or {}).keys())
     new_codes = set((new.get("statuses") or {}).keys())
-    return old_codes != new_codes or old.get("best_status") != new.get("best_status")
+    # status_order is rewritten by a re-rank, so a reorder that keeps the best status still counts.
+    return (
+        old_codes != new_codes
+        or old.get("best_status") != new.get("best_status")
+        or (old.get("status_order") or []) != (new.get("status_order") or [])
+    )
 
 
 def customer_event_types(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:

@@ -108,6 +108,21 @@ def test_registration_that_creates_an_active_customer_is_customer_registered() -
     assert types(we.derive(given, CATALOG)) == ["customer.registered"]
 
 
+def test_a_rerank_that_only_reorders_statuses_is_statuses_changed() -> None:
+    # Given a profile MODIFY where a re-rank swapped two statuses below an unchanged best status
+    given = copy.deepcopy(record("stream_customer_edited"))
+    old = deserialize(given["dynamodb"]["OldImage"])
+    holding = {"statuses": {"vip": {}, "a": {}, "b": {}}, "best_status": "vip"}
+    old.update(holding, status_order=["vip", "a", "b"])
+    new = {**old, "version": old["version"] + 1, "status_order": ["vip", "b", "a"]}
+    given["dynamodb"]["OldImage"], given["dynamodb"]["NewImage"] = serialize(old), serialize(new)
+    # When events are derived / Then subscribers hear about the new order
+    assert types(we.derive(given, CATALOG)) == ["customer.statuses_changed"]
+    # And the same profile rewritten without a new order is no event
+    given["dynamodb"]["NewImage"] = serialize({**old, "version": old["version"] + 1})
+    assert types(we.derive(given, CATALOG)) == []
+
+
 def test_card_version_bump_alone_is_not_an_event_and_remove_is_ignored() -> None:
     # Given a card MODIFY that changes nothing a subscriber sees, and a REMOVE
     bump = copy.deepcopy(record("stream_card_changed"))
