@@ -196,23 +196,15 @@ def _moto_server() -> Iterator[str]:
 
 def _peak_memory(endpoint: str, rows: int, prefix: str) -> tuple[int, float]:
     """tracemalloc peak (bytes) of one import of `rows` rows against the moto server."""
-    from local import template as tpl
-    from local.harness import Api, Aws, reset_caches
-    from local.resources import function_environment, provision
-    from local.runtime import RouteTable, invoke
+    from local.harness import Api, provision_stack, reset_caches
+    from local.runtime import invoke
 
     saved = dict(os.environ)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
         reset_caches()
-        template = tpl.load()
-        refs = provision(template, prefix=prefix)
-        for key, value in function_environment(template, refs).items():
-            if not key.startswith("POWERTOOLS_"):
-                os.environ[key] = value
-        reset_caches()
-        specs = tpl.functions(template, refs)
-        aws = Aws(refs=refs, routes=RouteTable(specs), specs={s.logical_id: s for s in specs})
+        aws = provision_stack(prefix)
+        refs = aws.refs
         api = Api(aws)
         import_id, event = _start_import(refs, api, csv_bytes(20))
         invoke(aws.specs["CustomerImportFunction"], event)  # warm: imports and clients

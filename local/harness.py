@@ -166,6 +166,18 @@ def fast_moto_transactions() -> None:
     _serialize_moto_writes()
 
 
+def provision_stack(prefix: str) -> Aws:
+    """Provision the template's resources on the moto in reach and set the functions' environment."""
+    template = tpl.load()
+    refs = provision(template, prefix=prefix)
+    for key, value in function_environment(template, refs).items():
+        if not key.startswith("POWERTOOLS_"):
+            os.environ[key] = value
+    reset_caches()
+    specs = tpl.functions(template, refs)
+    return Aws(refs=refs, routes=RouteTable(specs), specs={s.logical_id: s for s in specs})
+
+
 @contextmanager
 def mocked_aws(prefix: str = "test") -> Iterator[Aws]:
     """moto with every template resource provisioned and the functions' environment set."""
@@ -174,15 +186,8 @@ def mocked_aws(prefix: str = "test") -> Iterator[Aws]:
     align_moto_limits()
     saved = dict(os.environ)
     with mock_aws():
-        template = tpl.load()
-        refs = provision(template, prefix=prefix)
-        for key, value in function_environment(template, refs).items():
-            if not key.startswith("POWERTOOLS_"):
-                os.environ[key] = value
-        reset_caches()
-        specs = tpl.functions(template, refs)
         try:
-            yield Aws(refs=refs, routes=RouteTable(specs), specs={s.logical_id: s for s in specs})
+            yield provision_stack(prefix)
         finally:
             reset_caches()
             os.environ.clear()
