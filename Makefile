@@ -11,7 +11,7 @@ ROLE ?= admin
 SUB ?=
 FUZZ_EXAMPLES ?= 25
 
-.PHONY: install run test lint fmt typecheck unit openapi token import bench fuzz clean
+.PHONY: install run test lint fmt unit openapi token import bench fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
