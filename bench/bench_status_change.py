@@ -4,9 +4,9 @@ Target (issue 5): 1 request with `expected_version` (no read: the profile update
 conditioned on the version and on the statuses the event may start from, the audit
 event is in the same transaction), at most 2 without (a consistent read, then the
 change conditioned on what was read). Exclusion is reported too: one Query for the
-profile with its cards and assignments, one transaction, one Query over the history
-to scrub reasons. Counted with RequestCounter over each call, averaged over REPEATS
-customers, all in one run.
+customer's partition (profile, cards, assignments and the history whose reasons it
+scrubs), one transaction, one Query for stored Idempotency-Key answers to purge.
+Counted with RequestCounter over each call, averaged over REPEATS customers, all in one run.
 
     .venv/bin/python -m bench status_change
 """
@@ -94,6 +94,7 @@ def run() -> list[Figure]:
                 1,
                 2,
             ),
+            ("invite imported->pending, no version", lambda: customer(), put("pending", False), 1, 2),
             (
                 "reinvite inactive->pending, no version",
                 lambda: customer("active", "inactive"),

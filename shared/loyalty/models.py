@@ -94,7 +94,7 @@ class Customer(BaseModel):
 
 class AuditEvent(BaseModel):
     version: int
-    event: str
+    event: str | None  # null only if the event a change depended on is missing from history
     from_status: ProgramStatus | None = None
     to_status: ProgramStatus | None = None
     actor: dict[str, str]

@@ -27,7 +27,13 @@ class StatusChangeResult(BaseModel):
     cost a read the one-request path exists to avoid."""
 
     customer_id: str
-    event: str
+    # null when the change was applied without a read and the status it started from decides
+    # the event (pending: invite from imported, re-invite from inactive); the caller knows the
+    # status it saw at `expected_version`, and the customer's history names the event.
+    event: str | None
+    possible_events: dict[str, str] | None = Field(
+        default=None, description="when `event` is null: the event for each status the change may start from"
+    )
     program_status: ProgramStatus
     version: int
     updated_at: str

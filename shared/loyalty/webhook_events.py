@@ -2,7 +2,9 @@
 
 A stream record of a customer profile or a card item becomes zero or more events. The
 profile's `last_change` ({event, actor, at}, written by every change) names the
-lifecycle event and who caused it, so no extra read is needed. Event ids derive from
+lifecycle event and who caused it, so no extra read is needed; a change written without
+a read may name its event by the status it started from (`event_by_from`), which the
+record's old image holds. Event ids derive from
 the stream record's `eventID`, so a redelivered record yields the same `webhook-id`.
 Payloads never hold personal data: ids, program statuses, status codes and card states.
 """
@@ -140,9 +142,18 @@ def _statuses_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     )
 
 
+def lifecycle_event(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
+    """The lifecycle event of a profile change ("" when the change named none)."""
+    change = new.get("last_change") or {}
+    event = change.get("event")
+    if event is None and old is not None:
+        event = (change.get("event_by_from") or {}).get(old.get("program_status"))
+    return str(event or "")
+
+
 def customer_event_types(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
     """The event types one profile change produces, in a fixed order (ids depend on it)."""
-    lifecycle = str((new.get("last_change") or {}).get("event") or "")
+    lifecycle = lifecycle_event(old, new)
     target = new.get("program_status")
     if old is None:
         created = CUSTOMER_REGISTERED if target == "active" and lifecycle == "register" else CUSTOMER_CREATED

@@ -348,3 +348,31 @@ def test_lifecycle_changes_through_the_functions_become_the_designed_events(
         {"code": "staff", "name": "Staff", "rank": 2},
     ]
     assert last["data"]["best_status"] == "vip"
+
+
+def test_status_edits_without_a_read_become_invited_events(
+    api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch
+) -> None:
+    # Given a subscription to invitations, an imported customer and a disconnected one
+    subscribe(api, receiver, events=["customer.invited"])
+    imported = api.ok("POST", "/v1/customers", {"email": "imp@example.com"})
+    gone = api.ok("POST", "/v1/customers", {"email": "gone@example.com"})
+    body = {"status": "active", "expected_version": gone["version"]}
+    gone_v = api.ok("PUT", f"/v1/customers/{gone['customer_id']}/program-status", body)["version"]
+    body = {"status": "inactive", "expected_version": gone_v}
+    gone_v = api.ok("PUT", f"/v1/customers/{gone['customer_id']}/program-status", body)["version"]
+    # When staff set both to pending with the version they saw (no read: the event is unknown)
+    for cid, version in ((imported["customer_id"], imported["version"]), (gone["customer_id"], gone_v)):
+        body = {"status": "pending", "expected_version": version}
+        assert api.ok("PUT", f"/v1/customers/{cid}/program-status", body)["event"] is None
+    _, result = dispatch.pump()
+    # Then each arrives as customer.invited, resolved from the stream record's old image
+    assert result == {"batchItemFailures": []}
+    invited = sorted(
+        (r.payload["data"]["customer_id"], r.payload["data"]["previous_program_status"])
+        for r in receiver.received
+    )
+    assert invited == sorted([(imported["customer_id"], "imported"), (gone["customer_id"], "inactive")])
+    # And the history names invite and re-invite
+    for cid, event in ((imported["customer_id"], "invite"), (gone["customer_id"], "reinvite")):
+        assert api.ok("GET", f"/v1/customers/{cid}/history")["items"][0]["event"] == event

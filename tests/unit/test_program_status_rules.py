@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from loyalty.lifecycle import TRANSITIONS, Actor, Event, ProgramStatus
+from loyalty.lifecycle import Actor, Event, ProgramStatus, event_for_target
 from loyalty.repository.program_status import (
     ERASED_REASON,
     erased_fields,
     erased_profile,
-    fill_from_status,
+    resolve_deferred,
     scrub_text,
 )
 from loyalty.services.program_status import OPT_OUT_EXCLUDES, STAFF_EDIT_EXCLUDES, planned_events
@@ -20,33 +20,34 @@ S, A, E = ProgramStatus, Actor, Event
 
 
 @pytest.mark.parametrize(
-    ("target", "actor", "excluded", "events"),
+    ("target", "actor", "excluded", "plan"),
     [
-        (S.INACTIVE, A.STAFF, STAFF_EDIT_EXCLUDES, [E.DISCONNECT]),
+        (S.INACTIVE, A.STAFF, STAFF_EDIT_EXCLUDES, {"active": "disconnect", "pending": "disconnect"}),
+        # never a reminder; imported and inactive reach pending by different events
+        (S.PENDING, A.STAFF, STAFF_EDIT_EXCLUDES, {"imported": "invite", "inactive": "reinvite"}),
         (
-            S.PENDING,
+            S.ACTIVE,
             A.STAFF,
             STAFF_EDIT_EXCLUDES,
-            [E.REINVITE, E.INVITE],
-        ),  # never a reminder; re-invite tried first
-        (S.ACTIVE, A.STAFF, STAFF_EDIT_EXCLUDES, [E.REGISTER]),
-        (S.EXCLUDED, A.STAFF, STAFF_EDIT_EXCLUDES, []),  # exclusion has its own route
-        (S.MERGED, A.STAFF, STAFF_EDIT_EXCLUDES, []),  # system only
-        (S.INACTIVE, A.SERVICE, STAFF_EDIT_EXCLUDES, []),
-        (S.INACTIVE, A.CUSTOMER, OPT_OUT_EXCLUDES, [E.DISCONNECT]),
-        (S.INACTIVE, A.INVITEE, OPT_OUT_EXCLUDES, []),  # declining is the invitation's route
+            dict.fromkeys(("imported", "pending", "inactive", "anonymous"), "register"),
+        ),
+        (S.EXCLUDED, A.STAFF, STAFF_EDIT_EXCLUDES, {}),  # exclusion has its own route
+        (S.MERGED, A.STAFF, STAFF_EDIT_EXCLUDES, {}),  # system only
+        (S.INACTIVE, A.SERVICE, STAFF_EDIT_EXCLUDES, {}),
+        (S.INACTIVE, A.CUSTOMER, OPT_OUT_EXCLUDES, {"active": "disconnect", "pending": "disconnect"}),
+        (S.INACTIVE, A.INVITEE, OPT_OUT_EXCLUDES, {}),  # declining is the invitation's route
     ],
 )
 def test_planned_events_are_the_table_rows_the_actor_may_use(
-    target: ProgramStatus, actor: Actor, excluded: frozenset[Event], events: list[Event]
+    target: ProgramStatus, actor: Actor, excluded: frozenset[Event], plan: dict[str, str]
 ) -> None:
     # When the one-request path plans a change to `target`
-    plans = planned_events(target, actor, excluded)
-    # Then it names exactly the table's events for that actor, each with the table's sources
-    assert [p.event for p in plans] == events
-    table = {t.event: t for t in TRANSITIONS}
-    for plan in plans:
-        assert plan.sources == table[plan.event].sources
+    planned = planned_events(target, actor, excluded)
+    # Then it names exactly the table's statuses and events for that actor
+    assert planned == plan
+    # And each agrees with the event a read of that status would pick
+    for source, event in planned.items():
+        assert event_for_target(S(source), target, actor, excluded).value == event
 
 
 def test_erasure_keeps_only_the_whitelist_and_deletes_cards() -> None:
@@ -101,13 +102,30 @@ def test_a_reason_quoting_personal_data_is_replaced(reason: str | None, stored: 
 
 
 def test_from_status_is_the_previous_events_to_status() -> None:
-    # Given a page where the newest change was written without a read
+    # Given a page where the two newest changes were written without a read, one with its
+    # event depending on the status it started from
+    by_from = {"imported": "invite", "inactive": "reinvite"}
     events = [
-        {"version": 3, "from_status": None, "to_status": "inactive", "details": {"from_version": 2}},
-        {"version": 2, "from_status": "imported", "to_status": "active", "details": {}},
-        {"version": 1, "from_status": None, "to_status": "imported", "details": {}},
+        {
+            "version": 4,
+            "event": None,
+            "from_status": None,
+            "to_status": "pending",
+            "details": {"from_version": 3, "event_by_from": by_from},
+        },
+        {
+            "version": 3,
+            "event": "disconnect",
+            "from_status": None,
+            "to_status": "inactive",
+            "details": {"from_version": 2},
+        },
+        {"version": 2, "event": "register", "from_status": "imported", "to_status": "active", "details": {}},
+        {"version": 1, "event": "import", "from_status": None, "to_status": "imported", "details": {}},
     ]
     # When the page is completed
-    fill_from_status("b", "c", events)
-    # Then the change starts where the previous one ended; a create still starts from none
-    assert [e["from_status"] for e in events] == ["active", "imported", None]
+    resolve_deferred("b", "c", events)
+    # Then each change starts where the previous one ended; a create still starts from none
+    assert [e["from_status"] for e in events] == ["inactive", "active", "imported", None]
+    # And the deferred event is the one its start status leads to
+    assert [e["event"] for e in events] == ["reinvite", "disconnect", "register", "import"]

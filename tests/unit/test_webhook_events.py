@@ -51,6 +51,31 @@ def test_each_sample_record_yields_the_designed_events(sample: str, expected: li
     assert types(events) == expected
 
 
+@pytest.mark.parametrize(
+    ("event_by_from", "expected"),
+    [
+        (
+            {"imported": "invite", "inactive": "reinvite"},
+            ["customer.program_status_changed", "customer.invited"],
+        ),
+        ({"inactive": "reinvite"}, ["customer.program_status_changed"]),  # not the old status
+    ],
+)
+def test_a_change_written_without_a_read_gets_its_event_from_the_old_image(
+    event_by_from: dict[str, str], expected: list[str]
+) -> None:
+    # Given an invite stored with its event still depending on the status it started from
+    given = record("stream_customer_invited")
+    new = deserialize(given["dynamodb"]["NewImage"])
+    new["last_change"] = {**new["last_change"], "event": None, "event_by_from": event_by_from}
+    given["dynamodb"]["NewImage"] = serialize(new)
+    assert deserialize(given["dynamodb"]["OldImage"])["program_status"] == "imported"
+    # When events are derived
+    events = we.derive(given, CATALOG)
+    # Then the old image's status picks the event: invite from imported
+    assert types(events) == expected
+
+
 def test_event_ids_derive_from_the_stream_record_and_are_stable() -> None:
     # Given the same stream record delivered twice (a stream retry)
     given = record("stream_customer_invited")

@@ -64,7 +64,7 @@ def strip_keys(item: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class AuditEntry:
-    event: str
+    event: str | None  # None: decided by the status it started from (see program_status.resolve_deferred)
     actor: dict[str, str]
     from_status: str | None
     to_status: str | None

@@ -7,12 +7,16 @@ the statuses the change may start from are several, the stored audit event names
 version it follows (`details.from_version`) instead of a guessed `from_status`; the
 status at that version is the `to_status` of the audit event at that version (every
 change writes exactly one audit event per version, in the change's own transaction), so
-history reads fill `from_status` from it (see `fill_from_status`).
+history reads fill `from_status` from it. When those statuses lead to the target by
+different events (pending: invite from imported, re-invite from inactive), the event is
+stored as the map `event_by_from` and resolved the same way: by history reads from the
+filled `from_status`, by webhooks from the stream record's old image (see
+`resolve_deferred` and loyalty.webhook_events).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,26 +79,38 @@ class StatusChange:
     business_id: str
     customer_id: str
     version: int  # the version the change applies to; the result is version + 1
-    sources: Collection[str]  # the statuses the event may start from
+    event_by_from: Mapping[str, str]  # status the change may start from -> the event it is then
     target: str
-    event: str
     actor: dict[str, str]
     reason: str | None
     from_status: str | None  # None when several sources were possible (no read)
     at: str
+
+    @property
+    def event(self) -> str | None:
+        """The event applied, or None while it depends on a status nobody read."""
+        if self.from_status is not None:
+            return self.event_by_from[self.from_status]
+        events = set(self.event_by_from.values())
+        return events.pop() if len(events) == 1 else None
 
 
 def change_status(change: StatusChange) -> None:
     """One TransactWriteItems: conditional profile update + audit event. Raises ProfileMismatch."""
     tx = Transaction()
     bid, cid = change.business_id, change.customer_id
-    sources = sorted(change.sources)
+    sources = sorted(change.event_by_from) if change.from_status is None else [change.from_status]
+    event = change.event
+    last_change: dict[str, Any] = {"event": event, "actor": change.actor, "at": change.at}
+    details: dict[str, Any] = {} if change.from_status else {"from_version": change.version}
+    if event is None:
+        last_change["event_by_from"] = details["event_by_from"] = dict(change.event_by_from)
     values: dict[str, Any] = {
         ":v": change.version,
         ":nv": change.version + 1,
         ":to": change.target,
         ":at": change.at,
-        ":lc": {"event": change.event, "actor": change.actor, "at": change.at},
+        ":lc": last_change,
         ":g2": keys.program_status_pk(bid, change.target),
     }
     values.update({f":s{i}": s for i, s in enumerate(sources)})
@@ -113,10 +129,7 @@ def change_status(change: StatusChange) -> None:
         names={"#v": "version", "#s": "program_status"},
         values=values,
     )
-    details: dict[str, Any] = {} if change.from_status else {"from_version": change.version}
-    entry = repo.AuditEntry(
-        change.event, change.actor, change.from_status, change.target, change.reason, details
-    )
+    entry = repo.AuditEntry(event, change.actor, change.from_status, change.target, change.reason, details)
     tx.put(
         repo.audit_item(
             {"business_id": bid, "customer_id": cid, "version": change.version + 1}, entry, change.at
@@ -132,8 +145,11 @@ def change_status(change: StatusChange) -> None:
         raise repo.explain_cancellation(tx, cancelled, cid) from cancelled
 
 
-def fill_from_status(business_id: str, customer_id: str, events: list[dict[str, Any]]) -> None:
-    """Set `from_status` on events written without a read, from the event at `from_version`."""
+def resolve_deferred(business_id: str, customer_id: str, events: list[dict[str, Any]]) -> None:
+    """Fill `from_status` (and a deferred `event`) of changes written without a read.
+
+    The status a change started from is the `to_status` of the event at `from_version`.
+    """
     wanted = {
         e["details"]["from_version"]: e
         for e in events
@@ -150,19 +166,22 @@ def fill_from_status(business_id: str, customer_id: str, events: list[dict[str, 
         previous = by_version.get(version)
         if previous is not None:
             event["from_status"] = previous.get("to_status")
+            by_from = event["details"].get("event_by_from")
+            if event.get("event") is None and isinstance(by_from, dict):
+                event["event"] = by_from.get(event["from_status"])
 
 
 # --- exclusion --------------------------------------------------------------------------
 
 
-def read_customer_items(business_id: str, customer_id: str) -> list[dict[str, Any]]:
-    """The profile with its card links and status assignments: one strongly consistent Query."""
+def read_customer_partition(business_id: str, customer_id: str) -> list[dict[str, Any]]:
+    """The profile with its card links, status assignments and history: one consistent Query.
+
+    Exclusion needs all of them (what to delete, and the reasons to scrub), so one Query
+    serves both; history sorts last (`Z#EVT#`), so the profile items come first.
+    """
     pk = keys.customer_pk(business_id, customer_id)
-    return list(
-        query_all(
-            "PK = :pk AND SK < :bound", {":pk": pk, ":bound": keys.PROFILE_ITEMS_BOUND}, consistent=True
-        )
-    )
+    return list(query_all("PK = :pk", {":pk": pk}, consistent=True))
 
 
 def erased_profile(profile: dict[str, Any], target: str) -> dict[str, Any]:
@@ -296,16 +315,15 @@ def commit_exclusion(exclusion: Exclusion) -> dict[str, Any]:
     return stored
 
 
-def scrub_history_reasons(business_id: str, customer_id: str, values: Iterable[str]) -> int:
-    """Replace free-text reasons in earlier audit events that quote the person's data."""
+def scrub_history_reasons(items: Iterable[dict[str, Any]], values: Iterable[str]) -> int:
+    """Replace free-text reasons in earlier audit events (among `items`) that quote the person."""
     needles = [v.lower() for v in values if v and len(v) >= 2]
     if not needles:
         return 0
-    pk = keys.customer_pk(business_id, customer_id)
     scrubbed = 0
-    for event in query_all(
-        "PK = :pk AND begins_with(SK, :e)", {":pk": pk, ":e": keys.EVENT_SK_PREFIX}, consistent=True
-    ):
+    for event in items:
+        if not event["SK"].startswith(keys.EVENT_SK_PREFIX):
+            continue
         reason = event.get("reason")
         if isinstance(reason, str) and any(n in reason.lower() for n in needles):
             client().update_item(

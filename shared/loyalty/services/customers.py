@@ -13,7 +13,7 @@ from loyalty.models import AuditEvent, CardRef, Customer, CustomerCreate, Custom
 from loyalty.normalize import normalize_email, normalize_name
 from loyalty.repository import customers as repo
 from loyalty.repository.base import batch_get
-from loyalty.repository.program_status import fill_from_status
+from loyalty.repository.program_status import resolve_deferred
 from loyalty.repository.statuses import get_catalog
 from loyalty.services.status_rules import apply_rules
 
@@ -215,6 +215,6 @@ def customer_history(
     visible_profile(principal, customer_id)
     page = repo.history(principal.business_id, customer_id, _page_limit(limit), cursor)
     # Status changes written without a read name the version they follow, not its status.
-    fill_from_status(principal.business_id, customer_id, page.items)
+    resolve_deferred(principal.business_id, customer_id, page.items)
     events = [AuditEvent.model_validate(repo.strip_keys(i)) for i in page.items]
     return Page[AuditEvent](items=events, next_cursor=page.next_cursor)

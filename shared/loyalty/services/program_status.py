@@ -1,9 +1,13 @@
 """Program-status use cases: staff change, opt-out, exclusion with erasure (DESIGN.md lifecycle).
 
 Concurrency: every change is conditioned on the version it applies to. With
-`expected_version` the change needs no read (one request); without it the status is read
-and the change is conditioned on that read, and a failed condition hands back the stored
-profile, so the rule is re-checked against it and retried a bounded number of times.
+`expected_version` the change needs no read (one request): the condition names every
+status the actor may reach the target from, and where those statuses lead there by
+different events (pending: invite from imported, re-invite from inactive) the event is
+left to be resolved from the status at that version (repository.program_status). Without
+it the status is read and the change is conditioned on that read, and a failed condition
+hands back the stored profile, so the rule is re-checked against it and retried a bounded
+number of times.
 """
 
 from __future__ import annotations
@@ -28,25 +32,20 @@ EXCLUSION_ROUTE = "POST /v1/customers/{customer_id}/exclusion"
 # (exclusion erases data and has its own route).
 STAFF_EDIT_EXCLUDES = frozenset({Event.REMIND, Event.EXCLUDE})
 OPT_OUT_EXCLUDES = frozenset(Event) - {Event.DISCONNECT}
-# When a target is reached by several events, the no-read path tries one first (a miss costs a
-# second request). Staff set `pending` mostly to re-invite a disconnected customer: imported
-# customers are invited through the invitation route, which also sends the e-mail.
-_FIRST_TRY = {Event.REINVITE: 0}
 
 
-def planned_events(
-    target: ProgramStatus, actor: Actor, excluded: frozenset[Event]
-) -> list[lifecycle.Transition]:
-    """Transitions `actor` may use to reach `target` from an existing customer, first try first."""
-    found = [
-        t
-        for t in lifecycle.TRANSITIONS
-        if t.target == target
-        and actor in t.actors
-        and t.event not in excluded
-        and any(s is not None for s in t.sources)  # `None` (no customer yet) is never a profile's status
-    ]
-    return sorted(found, key=lambda t: _FIRST_TRY.get(t.event, 1))
+def planned_events(target: ProgramStatus, actor: Actor, excluded: frozenset[Event]) -> dict[str, str]:
+    """Status -> event for every existing status `actor` may move to `target` from.
+
+    Table order decides a status reached by two events, as lifecycle.event_for_target does.
+    """
+    plan: dict[str, str] = {}
+    for t in lifecycle.TRANSITIONS:
+        if t.target == target and actor in t.actors and t.event not in excluded:
+            for source in t.sources:
+                if source is not None:  # `None` (no customer yet) is never a profile's status
+                    plan.setdefault(source.value, t.event.value)
+    return plan
 
 
 def _change(
@@ -62,10 +61,8 @@ def _change(
     state: dict[str, Any] | None = None
     for attempt in range(MAX_ATTEMPTS):
         if attempt == 0 and expected_version is not None and plans:
-            # No read: the condition names every status the first planned event starts from.
-            plan = plans[0]
-            event, version, from_status = plan.event, expected_version, None
-            sources = {s.value for s in plan.sources if s is not None}
+            # No read: the condition names every status the planned events start from.
+            version, from_status, event_by_from = expected_version, None, plans
         else:
             if state is None:
                 state = customers_repo.require_profile(bid, customer_id, consistent=True)
@@ -76,23 +73,22 @@ def _change(
                 )
             current = ProgramStatus(state["program_status"])
             event = lifecycle.event_for_target(current, target, actor, excluded)
-            version, from_status, sources = state["version"], current.value, {current.value}
+            version, from_status = state["version"], current.value
+            event_by_from = {current.value: event.value}
         at = now_iso()
+        change = repo.StatusChange(
+            business_id=bid,
+            customer_id=customer_id,
+            version=version,
+            event_by_from=event_by_from,
+            target=target.value,
+            actor=principal.as_actor_record(),
+            reason=reason,
+            from_status=from_status,
+            at=at,
+        )
         try:
-            repo.change_status(
-                repo.StatusChange(
-                    business_id=bid,
-                    customer_id=customer_id,
-                    version=version,
-                    sources=sources,
-                    target=target.value,
-                    event=event.value,
-                    actor=principal.as_actor_record(),
-                    reason=reason,
-                    from_status=from_status,
-                    at=at,
-                )
-            )
+            repo.change_status(change)
         except repo.ProfileMismatch as mismatch:
             if mismatch.current is None:
                 raise NotFound("customer not found", {"customer_id": customer_id}) from mismatch
@@ -100,7 +96,8 @@ def _change(
             continue
         return StatusChangeResult(
             customer_id=customer_id,
-            event=event.value,
+            event=change.event,
+            possible_events=None if change.event else dict(event_by_from),
             program_status=target,
             version=version + 1,
             updated_at=at,
@@ -152,7 +149,7 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
     body = body or ExclusionRequest()
     bid = principal.business_id
     for _ in range(MAX_ATTEMPTS):
-        items = repo.read_customer_items(bid, customer_id)
+        items = repo.read_customer_partition(bid, customer_id)
         profile = next((i for i in items if i["SK"] == keys.PROFILE_SK), None)
         if profile is None:
             raise NotFound("customer not found", {"customer_id": customer_id})
@@ -192,7 +189,7 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
         )
         # Before the commit: any event written after this scrub bumps the version, so the
         # commit fails and the loop scrubs again; a crash after the commit leaves nothing behind.
-        repo.scrub_history_reasons(bid, customer_id, personal)
+        repo.scrub_history_reasons(items, personal)
         try:
             stored = repo.commit_exclusion(exclusion)
         except VersionConflict:
