@@ -18,22 +18,16 @@ Run: PYTHONPATH=shared .venv/bin/python -m bench import
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
-import socket
-import subprocess
 import sys
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, counted_stack
+from bench.common import Figure, counted_stack, moto_server
 
-ROOT = Path(__file__).resolve().parent.parent
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "10000"))
 # moto imports ~35 rows/s here: 100,000 rows would take most of an hour, so the memory
 # figure compares the largest size that runs in about a minute with a quarter of it.
@@ -159,51 +153,13 @@ def _bare_batch_write(table: str, count: int) -> float:
 
 # --- memory: moto in its own process -----------------------------------------------------
 
-_SERVER = """
-import sys, time
-sys.path[:0] = [{root!r}, {shared!r}]
-from bench.bench_import import fast_moto_snapshots
-from local.harness import align_moto_limits
-align_moto_limits()
-fast_moto_snapshots()
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port={port}, verbose=False)
-server.start()
-print("ready", flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _moto_server() -> Iterator[str]:
-    port = _free_port()
-    code = _SERVER.format(root=str(ROOT), shared=str(ROOT / "shared"), port=port)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
 
 def _peak_memory(endpoint: str, rows: int, prefix: str) -> tuple[int, float]:
     """tracemalloc peak (bytes) of one import of `rows` rows against the moto server."""
-    from local.harness import Api, provision_stack, reset_caches
+    from local.harness import Api, served_aws
     from local.runtime import invoke
 
-    saved = dict(os.environ)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    try:
-        reset_caches()
-        aws = provision_stack(prefix)
+    with served_aws(endpoint, prefix) as aws:
         refs = aws.refs
         api = Api(aws)
         import_id, event = _start_import(refs, api, csv_bytes(20))
@@ -221,10 +177,6 @@ def _peak_memory(endpoint: str, rows: int, prefix: str) -> tuple[int, float]:
         report = api.ok("GET", f"/v1/imports/{import_id}", role="admin", business="bench")
         assert report["state"] == "completed" and report["total"] == rows, report
         return peak, seconds
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_caches()
 
 
 def run() -> list[Figure]:
@@ -255,7 +207,7 @@ def run() -> list[Figure]:
             "x",
         ),
     ]
-    with _moto_server() as endpoint:
+    with moto_server("bench.bench_import:fast_moto_snapshots") as endpoint:
         small, small_s = _peak_memory(endpoint, MEMORY_ROWS, "mem-small")
         big, big_s = _peak_memory(endpoint, BIG_ROWS, "mem-big")
     ratio = big / small

@@ -1,11 +1,15 @@
-"""Shared benchmark plumbing: figures, request counting, the mocked stack."""
+"""Shared benchmark plumbing: figures, request counting, the mocked stack, moto in a process."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from local.harness import fake_aws_environment
@@ -64,11 +68,15 @@ class RequestCounter:
 
 
 @contextmanager
-def counted_stack(prefix: str = "bench") -> Iterator[tuple[Any, RequestCounter]]:
-    """The mocked stack plus a counter of every AWS request made after it is set up."""
-    from local.harness import mocked_aws
+def counted_stack(prefix: str = "bench", endpoint: str | None = None) -> Iterator[tuple[Any, RequestCounter]]:
+    """The mocked stack plus a counter of every AWS request made after it is set up.
 
-    with mocked_aws(prefix) as aws:
+    With `endpoint` (see moto_server) the stack is provisioned on that moto server
+    instead of an in-process mock.
+    """
+    from local.harness import mocked_aws, served_aws
+
+    with mocked_aws(prefix) if endpoint is None else served_aws(endpoint, prefix) as aws:
         from local.harness import reset_caches
 
         # moto resets boto3's default session when it starts: register after that, then
@@ -79,3 +87,45 @@ def counted_stack(prefix: str = "bench") -> Iterator[tuple[Any, RequestCounter]]
             yield aws, counter
         finally:
             counter.close()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_SERVER = """
+import importlib, sys, time
+sys.path[:0] = [{root!r}, {shared!r}]
+from local.harness import align_moto_limits
+align_moto_limits()
+for name in {speedups!r}:
+    module, _, function = name.partition(":")
+    getattr(importlib.import_module(module), function)()
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port={port}, verbose=False)
+server.start()
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def moto_server(*speedups: str) -> Iterator[str]:
+    """moto in its own process, as DynamoDB runs elsewhere; yields its endpoint URL.
+
+    `speedups` name opt-in moto patches ("module:function") applied in that process.
+    """
+    port = _free_port()
+    code = _SERVER.format(root=str(ROOT), shared=str(ROOT / "shared"), port=port, speedups=list(speedups))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -194,6 +194,19 @@ def mocked_aws(prefix: str = "test") -> Iterator[Aws]:
             os.environ.update(saved)
 
 
+@contextmanager
+def served_aws(endpoint: str, prefix: str = "test") -> Iterator[Aws]:
+    """Like mocked_aws, on a moto server at `endpoint` (AWS_ENDPOINT_URL for every client)."""
+    saved = dict(os.environ)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield provision_stack(prefix)
+    finally:
+        reset_caches()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def claims(role: str = "staff", business: str = "biz-1", sub: str | None = None) -> dict[str, str]:
     return {"sub": sub or f"{role}-user", "business_id": business, "role": role}
 

@@ -8,6 +8,7 @@ and keeps what it received.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -44,12 +45,13 @@ class Receiver:
     delay_seconds: float = 0.0
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
         assert self.server is not None, "the receiver is not running"
         host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/hook"
+        return f"{self.scheme}://{host!s}:{port}/hook"
 
     def next_status(self) -> int:
         with self.lock:
@@ -99,10 +101,17 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def running_receiver(
-    secret: str | None = None, statuses: list[int] | None = None, delay_seconds: float = 0.0
+    secret: str | None = None,
+    statuses: list[int] | None = None,
+    delay_seconds: float = 0.0,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1; with `tls` (a server-side context) it answers https."""
     receiver = Receiver(secret=secret, statuses=list(statuses or []), delay_seconds=delay_seconds)
     server = _Server(("127.0.0.1", 0), _handler(receiver))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        receiver.scheme = "https"
     receiver.server = server
     thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
     thread.start()

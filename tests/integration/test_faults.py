@@ -375,12 +375,10 @@ def test_a_failed_delivery_whose_retry_hand_off_is_throttled_is_redelivered_with
 def test_a_hanging_receiver_times_out_and_the_retry_delivers_the_same_event_once(
     api: Api, aws: Aws, webhooks_local: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import urllib3
-
     from loyalty.services import webhook_dispatch
 
     # Given a sender with a short timeout (5 s in production) and a receiver that hangs longer
-    quick = webhook_dispatch.Sender(timeout=urllib3.Timeout(connect=0.5, read=0.3, total=0.5))
+    quick = webhook_dispatch.Sender(connect_timeout=0.5, timeout=0.5)
     monkeypatch.setattr(webhook_dispatch, "sender", lambda: quick)
     with running_receiver(delay_seconds=1.0) as receiver:
         created = api.ok("POST", "/v1/webhooks", {"url": receiver.url, "events": ["*"]}, role="admin")

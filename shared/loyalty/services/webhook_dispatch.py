@@ -1,8 +1,8 @@
 """Webhook delivery: stream batches, the retry queue and replays (DESIGN.md "Webhooks").
 
-A batch's deliveries all run in parallel (a thread pool over pooled, kept-alive
-connections); each failure is handed to the retry queue with exponential backoff, or to
-the dead-letter queue after the last attempt, and every attempt is logged. A stream
+A batch's deliveries all run in parallel (a thread pool over kept-alive connections);
+each failure is handed to the retry queue with exponential backoff, or to the
+dead-letter queue after the last attempt, and every attempt is logged. A stream
 record counts as failed only when one of its hand-offs to a queue failed: Lambda then
 sends it again (same event ids), while records already handed off are never re-sent.
 """
@@ -10,6 +10,9 @@ sends it again (same event ids), while records already handed off are never re-s
 from __future__ import annotations
 
 import json
+import select
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -17,9 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-import urllib3
+from typing import Any, BinaryIO
 
 from loyalty import webhook_signing
 from loyalty.config import settings
@@ -30,7 +31,8 @@ from loyalty.repository.statuses import get_catalog
 from loyalty.webhook_events import WebhookEvent, business_of, derive, wants
 from loyalty.webhook_targets import Target, UnsafeTarget, check_target
 
-TIMEOUT = urllib3.Timeout(connect=3.0, read=5.0, total=5.0)
+CONNECT_TIMEOUT = 3.0
+TIMEOUT = 5.0  # the whole request, connection included
 # Deliveries in flight at once per function instance; I/O bound, so threads are cheap.
 MAX_PARALLEL = 300
 LOG_BATCH = 25  # BatchWriteItem's limit
@@ -44,6 +46,10 @@ DEAD = "dead"
 
 # --- HTTP ----------------------------------------------------------------------------
 
+MAX_LINE = 8192  # a status or header line longer than this is a bad response
+MAX_HEADERS = 100
+MAX_KEPT_BODY = 65536  # a longer answer is not read: the connection is closed instead
+
 
 @dataclass
 class Outcome:
@@ -56,66 +62,178 @@ class Outcome:
         return self.error is None
 
 
-class Sender:
-    """Sends signed POSTs; keeps one connection pool per target address (connection reuse)."""
+class BadResponse(Exception):
+    """The endpoint's answer is not an HTTP/1.x response we can read."""
 
-    def __init__(self, timeout: urllib3.Timeout = TIMEOUT, pool_size: int = MAX_PARALLEL) -> None:
+
+@dataclass
+class _Connection:
+    sock: socket.socket
+    rfile: BinaryIO
+
+
+class Sender:
+    """Signed POSTs over kept-alive connections to the checked address of each target.
+
+    A stream batch sends hundreds of requests at once under one interpreter lock, so the
+    request path is kept short: the request is written with one `sendall` (every header
+    is ours: ids, timestamps, signature, and the host of a checked URL), and of the
+    answer only the status, `content-length` and `connection` are read. An answer that
+    would need more (no length, chunked, a large body, `connection: close`, HTTP/1.0) is
+    not read further and its connection is closed. No redirect is followed; no retry is
+    made here (a failure goes to the retry queue).
+    """
+
+    def __init__(
+        self,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        timeout: float = TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_idle: int = MAX_PARALLEL,
+    ) -> None:
+        self.connect_timeout = connect_timeout
         self.timeout = timeout
-        self.pool_size = pool_size
-        self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.max_idle = max_idle
+        self._idle: dict[tuple[str, str, int, str], list[_Connection]] = {}
         self._lock = threading.Lock()
 
-    def _pool(self, target: Target) -> urllib3.HTTPConnectionPool:
+    def _connect(self, target: Target, timeout: float) -> _Connection:
         # Connect to the address that passed the check, not to a fresh DNS answer.
-        address = target.addresses[0]
-        key = (target.scheme, target.host, target.port, address)
+        sock = socket.create_connection((target.addresses[0], target.port), timeout=timeout)
+        if target.scheme == "https":
+            try:
+                # Certificate and host name are checked against the URL's host (SNI too).
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=target.host)
+            except BaseException:
+                sock.close()
+                raise
+        return _Connection(sock, sock.makefile("rb"))
+
+    def _checkout(self, key: tuple[str, str, int, str]) -> _Connection | None:
         with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                common: dict[str, Any] = {
-                    "maxsize": self.pool_size,
-                    "block": False,
-                    "timeout": self.timeout,
-                    "retries": False,
-                }
-                if target.scheme == "https":
-                    pool = urllib3.HTTPSConnectionPool(
-                        address,
-                        target.port,
-                        server_hostname=target.host,
-                        assert_hostname=target.host,
-                        **common,
-                    )
-                else:
-                    pool = urllib3.HTTPConnectionPool(address, target.port, **common)
-                self._pools[key] = pool
-            return pool
+            idle = self._idle.get(key) or []
+            while idle:
+                conn = idle.pop()
+                if not _readable(conn.sock):
+                    return conn
+                _close(conn)
+        return None
+
+    def _checkin(self, key: tuple[str, str, int, str], conn: _Connection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self.max_idle:
+                idle.append(conn)
+                return
+        _close(conn)
 
     def post(self, target: Target, headers: Mapping[str, str], body: str) -> Outcome:
-        default_port = 443 if target.scheme == "https" else 80
-        host = target.host if target.port == default_port else f"{target.host}:{target.port}"
         started = time.perf_counter()
+        default_port = 443 if target.scheme == "https" else 80
+        name = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal
+        host = name if target.port == default_port else f"{name}:{target.port}"
+        data = body.encode()
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = (
+            f"POST {target.path} HTTP/1.1\r\nhost: {host}\r\nuser-agent: loyalty-webhooks/1\r\n"
+            f"content-length: {len(data)}\r\n{lines}\r\n"
+        ).encode() + data
+        key = (target.scheme, target.host, target.port, target.addresses[0])
+        deadline = started + self.timeout
+        conn: _Connection | None = None
+        keep = False
         try:
-            response = self._pool(target).urlopen(
-                "POST",
-                target.path,
-                body=body.encode(),
-                headers={**headers, "host": host, "user-agent": "loyalty-webhooks/1"},
-                redirect=False,  # a redirect could lead anywhere; it counts as a failure
-                retries=False,
-                assert_same_host=False,
-            )
-        except urllib3.exceptions.NewConnectionError as exc:
-            # Checked first: urllib3 makes it a subclass of ConnectTimeoutError.
-            return Outcome(None, _ms(started), f"connection error: {type(exc).__name__}")
-        except urllib3.exceptions.TimeoutError:
+            conn = self._checkout(key) or self._connect(target, min(self.connect_timeout, self.timeout))
+            conn.sock.settimeout(_remaining(deadline))
+            conn.sock.sendall(request)
+            status, keep = _read_response(conn, deadline)
+        except TimeoutError:
             return Outcome(None, _ms(started), "timeout")
-        except urllib3.exceptions.HTTPError as exc:
+        except (OSError, BadResponse) as exc:  # refused, reset, TLS failure, garbage
             return Outcome(None, _ms(started), f"connection error: {type(exc).__name__}")
+        finally:
+            if conn is not None:
+                if keep:
+                    self._checkin(key, conn)
+                else:
+                    _close(conn)
         latency = _ms(started)
-        if 200 <= response.status < 300:
-            return Outcome(response.status, latency, None)
-        return Outcome(response.status, latency, f"HTTP {response.status}")
+        if 200 <= status < 300:
+            return Outcome(status, latency, None)
+        return Outcome(status, latency, f"HTTP {status}")
+
+
+def _close(conn: _Connection) -> None:
+    try:
+        conn.rfile.close()
+    finally:
+        conn.sock.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Readable while idle: the endpoint closed the connection (or sent something unasked)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _line(conn: _Connection, deadline: float) -> bytes:
+    # The deadline holds for the whole answer: an endpoint trickling bytes cannot hold a batch.
+    conn.sock.settimeout(_remaining(deadline))
+    line = conn.rfile.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise BadResponse("line too long")
+    return line
+
+
+def _read_response(conn: _Connection, deadline: float) -> tuple[int, bool]:
+    """(status, whether the connection can carry another request)."""
+    while True:
+        status_line = _line(conn, deadline)
+        if not status_line:
+            raise BadResponse("connection closed before an answer")
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise BadResponse("not an HTTP/1.x status line")
+        status = int(parts[1])
+        keep = parts[0] == b"HTTP/1.1"
+        length: int | None = None
+        for _ in range(MAX_HEADERS):
+            line = _line(conn, deadline)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                try:
+                    length = int(value.strip())
+                except ValueError:
+                    raise BadResponse("bad content-length") from None
+            elif name == b"connection" and b"close" in value.lower():
+                keep = False
+            elif name == b"transfer-encoding":
+                keep = False  # a body we do not read
+        else:
+            raise BadResponse("too many headers")
+        if 100 <= status < 200:
+            continue  # an interim answer (100 Continue): the final one follows
+        if status in (204, 304):
+            length = 0
+        if length is None or length < 0 or length > MAX_KEPT_BODY:
+            return status, False
+        if length:
+            conn.sock.settimeout(_remaining(deadline))
+            if len(conn.rfile.read(length)) != length:
+                return status, False
+        return status, keep
 
 
 def _ms(started: float) -> int:
@@ -126,7 +244,7 @@ _sender: Sender | None = None
 _executor: ThreadPoolExecutor | None = None
 
 
-def sender() -> Sender:
+def sender() -> Sender:  # one per instance: its kept-alive connections serve every batch
     global _sender
     if _sender is None:
         _sender = Sender()
