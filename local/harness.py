@@ -179,32 +179,34 @@ def provision_stack(prefix: str) -> Aws:
 
 
 @contextmanager
-def mocked_aws(prefix: str = "test") -> Iterator[Aws]:
-    """moto with every template resource provisioned and the functions' environment set."""
-    from moto import mock_aws
-
-    align_moto_limits()
+def _provisioned(prefix: str, **environment: str) -> Iterator[Aws]:
+    """The stack provisioned under `environment`; the environment as it was afterwards."""
     saved = dict(os.environ)
-    with mock_aws():
-        try:
-            yield provision_stack(prefix)
-        finally:
-            reset_caches()
-            os.environ.clear()
-            os.environ.update(saved)
-
-
-@contextmanager
-def served_aws(endpoint: str, prefix: str = "test") -> Iterator[Aws]:
-    """Like mocked_aws, on a moto server at `endpoint` (AWS_ENDPOINT_URL for every client)."""
-    saved = dict(os.environ)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.update(environment)
+    reset_caches()  # no client made before may reach past this stack
     try:
         yield provision_stack(prefix)
     finally:
         reset_caches()
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def mocked_aws(prefix: str = "test") -> Iterator[Aws]:
+    """moto with every template resource provisioned and the functions' environment set."""
+    from moto import mock_aws
+
+    align_moto_limits()
+    with mock_aws(), _provisioned(prefix) as aws:
+        yield aws
+
+
+@contextmanager
+def served_aws(endpoint: str, prefix: str = "test") -> Iterator[Aws]:
+    """Like mocked_aws, on a moto server at `endpoint` (AWS_ENDPOINT_URL for every client)."""
+    with _provisioned(prefix, AWS_ENDPOINT_URL=endpoint) as aws:
+        yield aws
 
 
 def claims(role: str = "staff", business: str = "biz-1", sub: str | None = None) -> dict[str, str]:
