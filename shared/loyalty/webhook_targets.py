@@ -15,13 +15,14 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from loyalty.errors import ValidationFailed, field_error
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
+_PATH_SAFE = "/?@!$&'()*+,;=:%-._~"  # RFC 3986 path and query characters, and escapes
 METADATA_ADDRESSES = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
@@ -84,6 +85,11 @@ def check_target(url: str, *, local_stack: bool = False, resolve: Resolver | Non
         raise UnsafeTarget("must name a host")
     if parts.username or parts.password:
         raise UnsafeTarget("must not carry credentials")
+    try:
+        # The Host header and the TLS name are ASCII: an international name is sent as punycode.
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise UnsafeTarget("is not a valid host name") from exc
     port = port or (443 if parts.scheme == "https" else 80)
     try:
         literal: IpAddress | None = ipaddress.ip_address(host)
@@ -105,4 +111,7 @@ def check_target(url: str, *, local_stack: bool = False, resolve: Resolver | Non
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    # The request line carries the path as is: spaces, controls and non-ASCII are escaped
+    # (escapes already there are kept), so it can never split the request.
+    path = quote(path, safe=_PATH_SAFE)
     return Target(parts.scheme, host, port, path, tuple(found))

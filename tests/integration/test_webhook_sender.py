@@ -128,11 +128,15 @@ def test_https_checks_the_certificate_against_the_urls_host_at_the_checked_addre
         assert receiver.received == []
 
 
-def _scripted_endpoint(answers: list[bytes]) -> tuple[Target, list[int], Callable[[], None]]:
+def _scripted_endpoint(
+    answers: list[bytes], close_after_first: bool = False
+) -> tuple[Target, list[int], Callable[[], None]]:
     """An endpoint that answers each request on a connection with the next scripted bytes.
 
-    An empty answer closes the connection. Returns the target, the number of connections
-    accepted so far (a one-item list), and a stop function.
+    An empty answer closes the connection; with `close_after_first` the first answer's
+    connection is closed right after it, without a word (an idle timeout on their side).
+    Returns the target, the number of connections accepted so far (a one-item list), and
+    a stop function.
     """
     listener = socket.create_server(("127.0.0.1", 0))
     accepted = [0]
@@ -170,6 +174,8 @@ def _scripted_endpoint(answers: list[bytes]) -> tuple[Target, list[int], Callabl
                             time.sleep(0.05 if b"|" in answer else 0)
                     except OSError:  # the sender gave up and closed
                         break
+                    if close_after_first and len(script) == len(answers) - 1:
+                        break  # the endpoint drops the connection after its first answer
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -238,3 +244,19 @@ def test_an_endpoint_trickling_its_answer_is_cut_at_the_deadline() -> None:
     # Then it is a timeout, reported about when the deadline passed (not per piece)
     assert outcome.error == "timeout"
     assert elapsed < 0.45
+
+
+def test_a_kept_connection_the_endpoint_dropped_is_not_reused() -> None:
+    # Given an endpoint that closes each connection right after its first answer
+    target, accepted, stop = _scripted_endpoint([OK_EMPTY, OK_EMPTY], close_after_first=True)
+    sender = Sender()
+    try:
+        # When two deliveries are sent, the second after the endpoint dropped the first's connection
+        first = sender.post(target, {"webhook-id": "evt_1"}, "{}")
+        time.sleep(0.1)
+        second = sender.post(target, {"webhook-id": "evt_2"}, "{}")
+    finally:
+        stop()
+    # Then both arrive: the dropped connection was noticed and a new one made
+    assert first.ok and second.ok, (first, second)
+    assert accepted[0] == 2

@@ -84,3 +84,18 @@ def test_unresolvable_host_is_refused() -> None:
     # Given a host DNS does not know / When checked / Then refused, not a 500
     with pytest.raises(UnsafeTarget):
         check_target("https://nowhere.invalid/", resolve=fail)
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "path"),
+    [
+        ("https://hooks.example.com/in box?q=a b", "hooks.example.com", "/in%20box?q=a%20b"),
+        ("https://hooks.example.com/caf%C3%A9/é", "hooks.example.com", "/caf%C3%A9/%C3%A9"),
+        ("https://bücher.example/in", "xn--bcher-kva.example", "/in"),
+    ],
+)
+def test_the_request_line_and_host_are_plain_ascii(url: str, host: str, path: str) -> None:
+    # When a target with spaces, non-ASCII or an international host name is checked
+    target = check_target(url, resolve=resolver("93.184.216.34"))
+    # Then its host is punycode and its path escaped (escapes already there are kept)
+    assert (target.host, target.path) == (host, path)

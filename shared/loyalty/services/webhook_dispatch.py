@@ -131,8 +131,8 @@ class Sender:
     def post(self, target: Target, headers: Mapping[str, str], body: str) -> Outcome:
         started = time.perf_counter()
         default_port = 443 if target.scheme == "https" else 80
-        name = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal
-        host = name if target.port == default_port else f"{name}:{target.port}"
+        host_name = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal
+        host = host_name if target.port == default_port else f"{host_name}:{target.port}"
         data = body.encode()
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         request = (
