@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from loyalty import keys
@@ -186,7 +185,8 @@ def list_deliveries(business_id: str, webhook_id: str, limit: int, cursor: str |
 
 @lru_cache(maxsize=1)
 def sqs() -> Any:
-    import boto3
+    import boto3  # deferred, as in repository.base: importing the module stays cheap
+    from botocore.config import Config
 
     return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
