@@ -14,10 +14,9 @@ TOKEN_SK = "TOKEN"
 SUPPRESS_SK = "SUPPRESS"
 INVITATION_SETTINGS_SK = "SETTINGS#INVITATIONS"
 STATUS_CATALOG_SK = "STATUSDEFS"
+# `Z#` sorts history after everything else in a customer partition (profile, card links,
+# status assignments), so a partition read lists those first.
 EVENT_SK_PREFIX = "Z#EVT#"
-# Everything in a customer partition that is not history sorts below this bound,
-# so one Query with SK < bound reads the profile with its cards and statuses.
-PROFILE_ITEMS_BOUND = "Z#"
 
 ENTITY_CUSTOMER = "customer"
 ENTITY_LOOKUP = "lookup"

@@ -301,6 +301,23 @@ def query(
     return QueryPage([deserialize(i) for i in out.get("Items", [])], encode_cursor(last) if last else None)
 
 
+def query_prefix(
+    pk: str, sk_prefix: str, limit: int, cursor: str | None, *, forward: bool = True
+) -> QueryPage:
+    """One page of the items of partition `pk` whose sort key starts with `sk_prefix`.
+
+    The cursor is bound to `pk`, so it cannot be replayed against another partition.
+    """
+    return query(
+        "PK = :pk AND begins_with(SK, :prefix)",
+        {":pk": pk, ":prefix": sk_prefix},
+        limit=limit,
+        cursor=cursor,
+        forward=forward,
+        partition=pk,
+    )
+
+
 def query_all(key_condition: str, values: Mapping[str, Any], **kwargs: Any) -> Iterable[dict[str, Any]]:
     cursor: str | None = None
     while True:

@@ -24,6 +24,7 @@ from loyalty.repository.base import (
     TransactionCancelled,
     get_item,
     query,
+    query_prefix,
 )
 from loyalty.suppression import identifier_hash
 
@@ -213,14 +214,7 @@ def find_by_identifier(business_id: str, kind: str, value: str) -> str | None:
 
 def history(business_id: str, customer_id: str, limit: int, cursor: str | None) -> QueryPage:
     pk = keys.customer_pk(business_id, customer_id)
-    return query(
-        "PK = :pk AND begins_with(SK, :e)",
-        {":pk": pk, ":e": keys.EVENT_SK_PREFIX},
-        limit=limit,
-        cursor=cursor,
-        forward=False,
-        partition=pk,
-    )
+    return query_prefix(pk, keys.EVENT_SK_PREFIX, limit, cursor, forward=False)
 
 
 def list_by_program_status(business_id: str, status: str, limit: int, cursor: str | None) -> QueryPage:

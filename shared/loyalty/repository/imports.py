@@ -25,7 +25,7 @@ from loyalty.repository.base import (
     client,
     deserialize,
     get_item,
-    query,
+    query_prefix,
     serialize,
     serialize_value,
     table_name,
@@ -193,14 +193,7 @@ def release(business_id: str, import_id: str, owner: str) -> None:
 
 
 def row_outcomes(business_id: str, import_id: str, limit: int, cursor: str | None) -> Any:
-    pk = keys.import_pk(business_id, import_id)
-    return query(
-        "PK = :pk AND begins_with(SK, :rows)",
-        {":pk": pk, ":rows": keys.IMPORT_ROW_SK_PREFIX},
-        limit=limit,
-        cursor=cursor,
-        partition=pk,
-    )
+    return query_prefix(keys.import_pk(business_id, import_id), keys.IMPORT_ROW_SK_PREFIX, limit, cursor)
 
 
 # --- identifiers and customers, in batches --------------------------------------------

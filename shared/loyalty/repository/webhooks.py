@@ -25,8 +25,8 @@ from loyalty.repository.base import (
     QueryPage,
     client,
     get_item,
-    query,
     query_all,
+    query_prefix,
     serialize,
     table_name,
     translate,
@@ -66,14 +66,7 @@ def require_subscription(business_id: str, webhook_id: str) -> dict[str, Any]:
 
 
 def list_subscriptions(business_id: str, limit: int, cursor: str | None) -> QueryPage:
-    pk = keys.business_pk(business_id)
-    return query(
-        "PK = :pk AND begins_with(SK, :p)",
-        {":pk": pk, ":p": keys.WEBHOOK_SK_PREFIX},
-        limit=limit,
-        cursor=cursor,
-        partition=pk,
-    )
+    return query_prefix(keys.business_pk(business_id), keys.WEBHOOK_SK_PREFIX, limit, cursor)
 
 
 def all_subscriptions(business_id: str) -> list[dict[str, Any]]:
@@ -169,14 +162,7 @@ def get_delivery(business_id: str, webhook_id: str, delivery_id: str) -> dict[st
 
 def list_deliveries(business_id: str, webhook_id: str, limit: int, cursor: str | None) -> QueryPage:
     pk = keys.webhook_delivery_pk(business_id, webhook_id)
-    page = query(
-        "PK = :pk AND begins_with(SK, :p)",
-        {":pk": pk, ":p": DELIVERY_SK_PREFIX},
-        limit=limit,
-        cursor=cursor,
-        forward=False,
-        partition=pk,
-    )
+    page = query_prefix(pk, DELIVERY_SK_PREFIX, limit, cursor, forward=False)
     return QueryPage([attempt_from_item(i) for i in page.items], page.next_cursor)
 
 
