@@ -56,7 +56,7 @@ class ItemsRead:
 
 def _profiles(business_id: str, size: int) -> list[dict[str, Any]]:
     """`size` customers: 200 imported, 100 due a reminder, 100 reminded later, the rest active."""
-    from loyalty.clock import iso, now
+    from loyalty.domain.clock import iso, now
 
     at = now()
     created = iso(at - timedelta(days=30))

@@ -37,7 +37,7 @@ def _seed_profiles(table: str, customers: int, matching: int) -> None:
     """Active customers (BatchWriteItem); the first `matching` of them have many followers."""
     import boto3
 
-    from loyalty.clock import now_iso
+    from loyalty.domain.clock import now_iso
     from loyalty.repository.base import serialize
     from loyalty.repository.customers import with_index_keys
 

@@ -33,7 +33,7 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
-    # moto does not serve the account-based Streams endpoint (DESIGN.md "Known traps").
+    # moto does not serve the account-based Streams endpoint (docs/design.md#known-traps-moto).
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "LOYALTY_LOCAL_STACK": "true",
     # Webhook retries wait 2, 4, 8 ... seconds locally instead of minutes (`--env` overrides).
@@ -187,7 +187,7 @@ class Engine:
         self.moto_endpoint = f"http://{host}:{port}"
         # Every boto3 client of this process (the functions' too) talks to this server.
         os.environ["AWS_ENDPOINT_URL"] = self.moto_endpoint
-        # The outbox pump writes every SES message at the SES boundary; loyalty.mail would
+        # The outbox pump writes every SES message at the SES boundary; loyalty.adapters.mail would
         # write a second copy of its own messages if it saw this variable.
         os.environ.pop("LOYALTY_OUTBOX_DIR", None)
         self._warm_boto3()
@@ -249,13 +249,13 @@ class Engine:
     @staticmethod
     def _reset_layer_caches() -> None:
         try:
+            from loyalty.adapters import aws
             from loyalty.config import settings
-            from loyalty.repository import base
         except ImportError:  # the layer is broken mid-edit: functions will report it
             log.exception("could not import the loyalty layer")
             return
         settings.cache_clear()
-        base.client.cache_clear()
+        aws.reset()
 
     # --- wiring from the template ------------------------------------------------------
 

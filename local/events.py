@@ -128,4 +128,9 @@ def schedule_event(name: str, input_: str | None) -> dict[str, Any]:
     """EventBridge Scheduler delivers the schedule's Input as the event itself."""
     if input_:
         return json.loads(input_)
-    return {"source": "aws.scheduler", "detail-type": "Scheduled Event", "resources": [name], "detail": {}}
+    return {
+        "source": "aws.scheduler",
+        "detail-type": "Scheduled Event",
+        "resources": [name],
+        "detail": {},
+    }

@@ -24,7 +24,7 @@ FAKE_ENV = {
     "AWS_SECURITY_TOKEN": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
-    # moto does not serve the account-based Streams endpoint (DESIGN.md "Known traps").
+    # moto does not serve the account-based Streams endpoint (docs/design.md#known-traps-moto).
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "POWERTOOLS_SERVICE_NAME": "loyalty-test",
     "POWERTOOLS_METRICS_NAMESPACE": "LoyaltyTest",
@@ -40,15 +40,13 @@ def fake_aws_environment() -> None:
 
 def reset_caches() -> None:
     """Clients and settings are cached per process; a new mock needs new ones."""
-    from loyalty import http, mail, storage
+    from loyalty.adapters import aws
+    from loyalty.api import idempotency
     from loyalty.config import settings
-    from loyalty.repository import base
 
     settings.cache_clear()
-    base.client.cache_clear()
-    mail.client.cache_clear()
-    storage.reset()
-    http._idempotent_runner.cache_clear()
+    aws.reset()
+    idempotency.reset()
 
 
 @dataclass

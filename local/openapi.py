@@ -48,10 +48,25 @@ class HttpModules:
     missing: list[FunctionSpec] = field(default_factory=list)
 
 
-def http_modules(template: dict[str, Any] | None = None) -> HttpModules:
-    """Load (local.runtime) each function module with HttpApi routes; import errors propagate."""
+def load_for_routes(spec: FunctionSpec) -> Any:
+    """A function module loaded to read its routes (nothing is called).
+
+    Modules check their environment at import (loyalty.config): what is unset gets the
+    template's value, resolved with placeholder names and the local parameters.
+    """
+    from local.resources import LOCAL_PARAMETERS
     from local.runtime import load_module
 
+    (resolved,) = [
+        s for s in tpl.functions(tpl.load(), dict(LOCAL_PARAMETERS)) if s.logical_id == spec.logical_id
+    ]
+    for key, value in resolved.environment.items():
+        os.environ.setdefault(key, value)
+    return load_module(spec)
+
+
+def http_modules(template: dict[str, Any] | None = None) -> HttpModules:
+    """Load (local.runtime) each function module with HttpApi routes; import errors propagate."""
     result = HttpModules()
     for spec in sorted(tpl.functions(template or tpl.load()), key=lambda s: s.logical_id):
         if not spec.http:
@@ -59,7 +74,7 @@ def http_modules(template: dict[str, Any] | None = None) -> HttpModules:
         if not spec.module_file.exists():
             result.missing.append(spec)
             continue
-        result.loaded.append((spec, load_module(spec)))
+        result.loaded.append((spec, load_for_routes(spec)))
     return result
 
 

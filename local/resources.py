@@ -11,13 +11,15 @@ from local import template as tpl
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# Parameters a deployment must set (no default in template.yaml); these values are local only.
+LOCAL_PARAMETERS = {"SuppressionKey": "local-suppression-key-not-a-secret"}
 
 
 def provision(template: dict[str, Any], prefix: str = "loyalty") -> dict[str, Any]:
     """Provision every resource local runs need. `refs` resolves !Ref / !GetAtt in the template."""
     refs: dict[str, Any] = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": prefix}
     for name, param in (template.get("Parameters") or {}).items():
-        refs[name] = param.get("Default", "")
+        refs[name] = param.get("Default", LOCAL_PARAMETERS.get(name, ""))
 
     ddb = boto3.client("dynamodb", region_name=REGION)
     for logical_id in tpl.resources(template, "AWS::DynamoDB::Table"):

@@ -1,4 +1,4 @@
-"""Local JWTs (HS256), the stand-in for the HTTP API's JWT authorizer (DESIGN.md "Local stack").
+"""Local JWTs (HS256), the stand-in for the HTTP API's JWT authorizer (docs/design.md#local-stack).
 
 `python -m local.token --business demo --role admin [--sub X] [--ttl 3600]` prints one.
 """

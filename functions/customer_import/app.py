@@ -1,4 +1,4 @@
-"""Imports: JSON rows, CSV uploads (S3 event), continuation chunks (SQS). DESIGN.md import routes.
+"""Imports: JSON rows, CSV uploads (S3 event), continuation chunks (SQS) (docs/design.md#imports).
 
 One function serves three event sources; it tells them apart by the event's shape.
 """
@@ -15,18 +15,27 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, create_app
-from loyalty.import_models import ImportContinuation, ImportReport, ImportRequest, UploadRequest, UploadTicket
+from loyalty.api.auth import CurrentPrincipal
+from loyalty.api.resolver import create_app
+from loyalty.config import ImportSettings, configure
 from loyalty.observability import logger, metrics
-from loyalty.services import imports
+from loyalty.schemas.imports import (
+    ImportContinuation,
+    ImportReport,
+    ImportRequest,
+    UploadRequest,
+    UploadTicket,
+)
+from loyalty.services.imports import json_imports, runs, uploads
 
+configure(ImportSettings)
 router = APIGatewayHttpRouter()
 ImportId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.post("/v1/imports")
 def import_json(body: ImportRequest, principal: CurrentPrincipal) -> ImportReport:
-    return imports.import_json(
+    return json_imports.import_json(
         principal,
         body,
         idempotency_key=router.current_event.headers.get("idempotency-key"),
@@ -37,12 +46,12 @@ def import_json(body: ImportRequest, principal: CurrentPrincipal) -> ImportRepor
 
 @router.post("/v1/imports/uploads")
 def start_upload(principal: CurrentPrincipal, body: UploadRequest | None = None) -> tuple[UploadTicket, int]:
-    return imports.start_upload(principal, body), 201
+    return uploads.start_upload(principal, body), 201
 
 
 @router.get("/v1/imports/<import_id>")
 def get_import(import_id: ImportId, principal: CurrentPrincipal) -> ImportReport:
-    return imports.get_import(principal, import_id)
+    return runs.get_import(principal, import_id)
 
 
 app = create_app()
@@ -53,7 +62,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def continue_import(record: SQSRecord, lambda_context: LambdaContext) -> None:
     job = ImportContinuation.model_validate_json(record.body)
     # ImportBusy propagates: the message comes back after its visibility timeout.
-    imports.resume(job, lambda_context.get_remaining_time_in_millis, lambda_context.aws_request_id)
+    uploads.resume(job, lambda_context.get_remaining_time_in_millis, lambda_context.aws_request_id)
 
 
 def _source(event: dict[str, Any]) -> str:
@@ -69,7 +78,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return dict(process_partial_response(event, continue_import, processor, context))
     if source == "aws:s3":
         for record in S3Event(event).records:
-            imports.process_upload(
+            uploads.process_upload(
                 unquote_plus(record.s3.get_object.key),
                 remaining_ms=context.get_remaining_time_in_millis,
                 request_id=context.aws_request_id,

@@ -1,4 +1,4 @@
-"""Customers: create, search, profile, history, edit (DESIGN.md customer routes)."""
+"""Customers: create, search, profile, history, edit (docs/design.md#http-api)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, Cursor, CustomerId, Limit, create_app
-from loyalty.lifecycle import ProgramStatus
-from loyalty.models import AuditEvent, Customer, CustomerCreate, CustomerPatch, Page
+from loyalty.api.auth import CurrentPrincipal
+from loyalty.api.params import Cursor, CustomerId, Limit
+from loyalty.api.resolver import create_app
+from loyalty.config import TableSettings, configure
+from loyalty.domain.lifecycle import ProgramStatus
 from loyalty.observability import logger, metrics
+from loyalty.schemas.common import Page
+from loyalty.schemas.customers import AuditEvent, Customer, CustomerCreate, CustomerPatch
 from loyalty.services import customers
 
+configure(TableSettings)
 router = APIGatewayHttpRouter()
 
 

@@ -13,14 +13,17 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, CustomerId, create_app
-from loyalty.invitation_rules import InvitationSettings, InvitationSettingsView
-from loyalty.lifecycle import Event
-from loyalty.models import Customer
+from loyalty.api.auth import CurrentPrincipal
+from loyalty.api.params import CustomerId
+from loyalty.api.resolver import create_app
+from loyalty.config import InvitationFunctionSettings, configure
+from loyalty.domain.lifecycle import LifecycleEvent
 from loyalty.observability import logger, metrics
+from loyalty.schemas.customers import Customer
+from loyalty.schemas.invitations import InvitationAnswer, InvitationSettings, InvitationSettingsView
 from loyalty.services import invitations
-from loyalty.services.invitations import InvitationAnswer
 
+configure(InvitationFunctionSettings)
 router = APIGatewayHttpRouter()
 # Any string is looked up by its hash: a wrong token is simply unknown (404).
 Token = Annotated[str, Path(min_length=1, max_length=256)]
@@ -33,12 +36,12 @@ def invite(customer_id: CustomerId, principal: CurrentPrincipal) -> Customer:
 
 @router.post("/v1/invitations/<token>/accept")
 def accept(token: Token) -> InvitationAnswer:
-    return invitations.answer(token, Event.ACCEPT)
+    return invitations.answer(token, LifecycleEvent.ACCEPT)
 
 
 @router.post("/v1/invitations/<token>/decline")
 def decline(token: Token) -> InvitationAnswer:
-    return invitations.answer(token, Event.DECLINE)
+    return invitations.answer(token, LifecycleEvent.DECLINE)
 
 
 @router.get("/v1/settings/invitations")

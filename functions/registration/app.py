@@ -1,31 +1,24 @@
-"""Registration and cards: anonymous sign-up, registration, packing, read, block, attach, replace."""
+"""Registration and cards: anonymous sign-up, registration, packing, read, block, attach, replace
+(docs/design.md#cards)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, CustomerId, create_app
-from loyalty.models import Customer
+from loyalty.api.auth import CurrentPrincipal
+from loyalty.api.params import CardNumberParam, CustomerId
+from loyalty.api.resolver import create_app
+from loyalty.config import TableSettings, configure
 from loyalty.observability import logger, metrics
-from loyalty.registration_models import (
-    AnonymousSignup,
-    Card,
-    CardAttach,
-    CardBatch,
-    CardBatchReport,
-    CardPatch,
-    CardReplacement,
-    Registration,
-)
+from loyalty.schemas.cards import Card, CardAttach, CardBatch, CardBatchReport, CardPatch, CardReplacement
+from loyalty.schemas.customers import Customer
+from loyalty.schemas.registration import AnonymousSignup, Registration
 from loyalty.services import cards, registration
 
+configure(TableSettings)
 router = APIGatewayHttpRouter()
-CardNumber = Annotated[str, Path(pattern=r"^[0-9A-Za-z]{4,32}$")]
 
 
 @router.post("/v1/anonymous-customers")
@@ -35,21 +28,22 @@ def anonymous_signup(body: AnonymousSignup, principal: CurrentPrincipal) -> tupl
 
 @router.post("/v1/registrations")
 def register(body: Registration, principal: CurrentPrincipal) -> tuple[Customer, int]:
-    return registration.register(principal, body)
+    registered = registration.register(principal, body)
+    return registered.customer, 201 if registered.created else 200
 
 
 @router.post("/v1/card-batches")
 def pack_cards(body: CardBatch, principal: CurrentPrincipal) -> tuple[CardBatchReport, int]:
-    return cards.pack_cards(principal, body)
+    return cards.pack_cards(principal, body), 201
 
 
 @router.get("/v1/cards/<number>")
-def get_card(number: CardNumber, principal: CurrentPrincipal) -> Card:
+def get_card(number: CardNumberParam, principal: CurrentPrincipal) -> Card:
     return cards.get_card(principal, number)
 
 
 @router.patch("/v1/cards/<number>")
-def patch_card(number: CardNumber, body: CardPatch, principal: CurrentPrincipal) -> Card:
+def patch_card(number: CardNumberParam, body: CardPatch, principal: CurrentPrincipal) -> Card:
     return cards.patch_card(principal, number, body)
 
 
@@ -62,7 +56,7 @@ def attach_card(
 
 @router.post("/v1/customers/<customer_id>/cards/<number>/replacement")
 def replace_card(
-    customer_id: CustomerId, number: CardNumber, body: CardReplacement, principal: CurrentPrincipal
+    customer_id: CustomerId, number: CardNumberParam, body: CardReplacement, principal: CurrentPrincipal
 ) -> tuple[Customer, int]:
     return cards.replace_card(principal, customer_id, number, body), 201
 

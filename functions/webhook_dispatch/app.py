@@ -15,9 +15,11 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.config import WebhookDispatchSettings, configure
 from loyalty.observability import logger, metrics
 from loyalty.services.webhook_dispatch import RetryMessage, dispatch_stream_records, process_retries
 
+configure(WebhookDispatchSettings)
 stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 queue_processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -1,4 +1,4 @@
-"""Webhook subscriptions, their delivery log and replay (DESIGN.md `/v1/webhooks`)."""
+"""Webhook subscriptions, their delivery log and replay (docs/design.md#webhooks)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loyalty.http import CurrentPrincipal, Cursor, Limit, create_app
-from loyalty.models import Page
+from loyalty.api.auth import CurrentPrincipal
+from loyalty.api.params import Cursor, Limit
+from loyalty.api.resolver import create_app
+from loyalty.config import WebhookSettings, configure
 from loyalty.observability import logger, metrics
+from loyalty.schemas.common import Page
+from loyalty.schemas.webhooks import DeliveryAttempt, Webhook, WebhookCreate
 from loyalty.services import webhooks
-from loyalty.services.webhooks import DeliveryAttempt, Webhook, WebhookCreate
 
+configure(WebhookSettings)
 router = APIGatewayHttpRouter()
 WebhookId = Annotated[str, Path(min_length=1, max_length=64)]
 DeliveryId = Annotated[str, Path(min_length=1, max_length=64)]

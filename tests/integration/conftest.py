@@ -14,16 +14,13 @@ from local.webhook_receiver import Receiver, running_receiver
 def webhooks_local(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Loopback targets allowed (as in the local stack), no backoff wait, 3 attempts."""
     from loyalty.config import settings
-    from loyalty.repository import webhooks as repo
 
     monkeypatch.setenv("LOYALTY_LOCAL_STACK", "true")
     monkeypatch.setenv("WEBHOOK_BACKOFF_BASE_SECONDS", "0")
     monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "3")
     settings.cache_clear()
-    repo.sqs.cache_clear()
     yield
     settings.cache_clear()
-    repo.sqs.cache_clear()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Aws, load_event, table_items
+from tests.support import Api, Aws, load_event, table_items
 
 
 def create(api: Api, **fields: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Aws, table_items
+from tests.support import Api, Aws, table_items
 
 PERSON = {
     "email": "zelda.quux@example.com",
@@ -21,10 +21,10 @@ PERSON = {
 
 def with_cards_and_statuses(aws: Aws, cid: str, cards: int, statuses: int) -> None:
     """Give the customer cards and status assignments the way the card and status use cases store them."""
-    from loyalty import keys
     from loyalty.repository import customers as repo
+    from loyalty.repository import keys
     from loyalty.repository.base import Transaction
-    from loyalty.repository.statuses import assignment_item
+    from loyalty.repository.ranked_statuses import assignment_item
 
     profile = repo.require_profile("biz-1", cid)
     numbers = [f"7000{i:06d}" for i in range(cards)]

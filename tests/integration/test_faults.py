@@ -24,7 +24,7 @@ from local.events import s3_put_event, sqs_event
 from local.runtime import FakeContext, handler_of, invoke
 from local.stream import StreamReader, passes_filters
 from local.webhook_receiver import Receiver, running_receiver
-from tests.conftest import Api, Aws, load_event, table_items
+from tests.support import Api, Aws, load_event, table_items
 
 # service -> moto's request handler class
 HANDLERS = {
@@ -206,10 +206,10 @@ def rows(n: int) -> list[dict[str, Any]]:
 def test_a_json_import_throttled_mid_chunk_resumes_on_retry_without_loss_or_duplicates(
     api: Api, aws: Aws, faults: Faults, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loyalty.services import imports
+    from loyalty.services.imports import session
 
     # Given 30 rows in chunks of 10, and DynamoDB throttling every write that holds row 25
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(session, "CHUNK_ROWS", 10)
     body = {"customers": rows(30)}
     fault = faults.fail("TransactWriteItems", times=10**6, when=lambda raw: "user25@example.com" in raw)
     # When the import is posted
@@ -236,10 +236,10 @@ def test_a_json_import_throttled_mid_chunk_resumes_on_retry_without_loss_or_dupl
 def test_a_csv_import_out_of_time_continues_through_the_queue_and_survives_a_throttled_checkpoint(
     api: Api, aws: Aws, faults: Faults, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loyalty.services import imports
+    from loyalty.services.imports import session
 
     # Given an uploaded CSV of 12 rows processed 5 rows a chunk
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(session, "CHUNK_ROWS", 5)
     ticket = api.ok("POST", "/v1/imports/uploads", {"filename": "c.csv"}, role="admin")
     key = f"uploads/biz-1/{ticket['import_id']}.csv"
     data = ("email,first_name\n" + "".join(f"user{i}@example.com,U{i}\n" for i in range(1, 13))).encode()
@@ -375,11 +375,12 @@ def test_a_failed_delivery_whose_retry_hand_off_is_throttled_is_redelivered_with
 def test_a_hanging_receiver_times_out_and_the_retry_delivers_the_same_event_once(
     api: Api, aws: Aws, webhooks_local: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loyalty.services import webhook_dispatch
+    from loyalty.adapters import webhook_http
+    from loyalty.services.webhook_dispatch import deliveries
 
     # Given a sender with a short timeout (5 s in production) and a receiver that hangs longer
-    quick = webhook_dispatch.Sender(connect_timeout=0.5, timeout=0.5)
-    monkeypatch.setattr(webhook_dispatch, "sender", lambda: quick)
+    quick = webhook_http.Sender(connect_timeout=0.5, timeout=0.5)
+    monkeypatch.setattr(deliveries, "sender", lambda: quick)
     with running_receiver(delay_seconds=1.0) as receiver:
         created = api.ok("POST", "/v1/webhooks", {"url": receiver.url, "events": ["*"]}, role="admin")
         receiver.secret = created["secret"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import Api
+from tests.support import Api
 
 
 def test_inviting_a_customer_made_pending_by_a_status_edit_sends_a_first_invitation(api: Api) -> None:

@@ -11,18 +11,17 @@ import pytest
 
 from local.events import s3_put_event, sqs_event
 from local.runtime import invoke
-from tests.conftest import Api, Aws, load_event, table_items
+from tests.support import Api, Aws, load_event, table_items
 
 FUNCTION = "CustomerImportFunction"
 
 
 def suppress(aws: Aws, kind: str, value: str, business: str = "biz-1") -> None:
     """What an exclusion leaves behind: a keyed hash of the identifier, nothing readable."""
-    from loyalty import keys
+    from loyalty.repository import keys
     from loyalty.repository.base import serialize
-    from loyalty.suppression import identifier_hash
 
-    item = {**keys.suppression_key(business, identifier_hash(business, kind, value)), "entity": "suppression"}
+    item = {**keys.suppression_key_of(business, kind, value), "entity": "suppression"}
     boto3.client("dynamodb").put_item(TableName=aws.table_name, Item=serialize(item))
 
 
@@ -248,11 +247,11 @@ def test_sample_s3_event_without_a_ticket_is_ignored(aws: Aws) -> None:
 def test_a_large_file_continues_through_the_queue_until_done(
     api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loyalty.services import imports
+    from loyalty.services.imports import runs, session
 
     # Given runs that can only process one chunk of 4 rows before time runs short
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 4)
-    monkeypatch.setattr(imports, "TIME_RESERVE_MS", 10**9)
+    monkeypatch.setattr(session, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(runs, "TIME_RESERVE_MS", 10**9)
     import_id, event = upload(api, aws, csv_of(10))
     # When the upload event is delivered
     deliver(aws, event)
@@ -273,10 +272,10 @@ def test_a_crash_mid_file_resumes_from_the_checkpoint_without_duplicates(
     api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from loyalty.repository import imports as import_repo
-    from loyalty.services import imports
+    from loyalty.services.imports import session
 
     # Given chunks of 3 rows and a failure while the third chunk is written
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(session, "CHUNK_ROWS", 3)
     real_commit = import_repo.commit_writes
     calls = {"n": 0}
 
@@ -304,11 +303,11 @@ def test_a_crash_mid_file_resumes_from_the_checkpoint_without_duplicates(
 def test_a_duplicate_continuation_message_is_harmless(
     api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loyalty.services import imports
+    from loyalty.services.imports import runs, session
 
     # Given an import paused after its first chunk, with its continuation message queued
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 5)
-    monkeypatch.setattr(imports, "TIME_RESERVE_MS", 10**9)
+    monkeypatch.setattr(session, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(runs, "TIME_RESERVE_MS", 10**9)
     import_id, event = upload(api, aws, csv_of(8))
     deliver(aws, event)
     message = json.dumps({"business_id": "biz-1", "import_id": import_id})
@@ -342,9 +341,10 @@ def test_bad_files_end_in_a_failed_report_saying_why(api: Api, aws: Aws, data: b
 def test_too_big_files_are_refused_before_reading(
     api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loyalty.services import imports
 
-    monkeypatch.setattr(imports, "MAX_FILE_BYTES", 100)
+    from loyalty.services.imports import uploads
+
+    monkeypatch.setattr(uploads, "MAX_FILE_BYTES", 100)
     import_id, event = upload(api, aws, csv_of(20))
     deliver(aws, event)
     report = api.ok("GET", f"/v1/imports/{import_id}")
@@ -354,11 +354,11 @@ def test_too_big_files_are_refused_before_reading(
 def test_garbage_after_good_rows_fails_the_file_but_keeps_the_rows_imported(
     api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loyalty import csv_rows
-    from loyalty.services import imports
+    from loyalty.domain import csv_rows
+    from loyalty.services.imports import session
 
     # Given 6 good rows, then a binary blob with no line ends
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(session, "CHUNK_ROWS", 3)
     monkeypatch.setattr(csv_rows, "MAX_LINE_BYTES", 2048)
     import_id, event = upload(api, aws, csv_of(6) + b"\x01" * 10_000)
     # When it is imported

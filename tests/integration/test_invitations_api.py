@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Aws, load_event, table_items
+from tests.support import Api, Aws, load_event, table_items
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 LINK = re.compile(r"/v1/invitations/([A-Za-z0-9_-]+)/(accept|decline)")
@@ -56,7 +56,7 @@ def history(api: Api, customer_id: str) -> list[tuple[str, str | None, str | Non
 
 def shift_clock(monkeypatch: pytest.MonkeyPatch, days: float) -> None:
     """Move the service's clock forward, as if `days` had passed."""
-    from loyalty import clock
+    from loyalty.domain import clock
     from loyalty.services import invitations
 
     real = clock.now
@@ -145,7 +145,7 @@ def test_token_is_stored_only_as_a_hash(api: Api, aws: Aws) -> None:
     api.ok("POST", f"/v1/customers/{customer['customer_id']}/invitations")
     token = token_for("ann@example.com")
     # Then no stored item holds the token; the token item is keyed by its hash, with a TTL
-    from loyalty.invitation_rules import token_hash
+    from loyalty.domain.invitations import token_hash
 
     items = table_items(aws)
     assert token not in str(items)
@@ -345,7 +345,7 @@ def test_mail_failure_for_one_customer_leaves_it_imported_and_the_run_continues(
     api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given three imported customers, and SES refusing mail to one of them
-    from loyalty import mail
+    from loyalty.adapters import mail
 
     enable(api)
     ids = {

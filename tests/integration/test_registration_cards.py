@@ -8,9 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from loyalty import keys
-from loyalty.cards import luhn_valid
-from tests.conftest import Api, Aws, load_event, table_items
+from loyalty.repository import keys
+from tests.support import Api, Aws, load_event, luhn_valid, table_items
 
 
 def snapshot(aws: Aws) -> list[str]:
@@ -316,9 +315,8 @@ def test_registration_refusals(api: Api, aws: Aws) -> None:
 
 def test_registration_lifts_the_suppression_of_an_excluded_person(api: Api, aws: Aws) -> None:
     # Given a suppression item for an e-mail (the person once asked to be excluded)
-    from loyalty.suppression import identifier_hash
 
-    key = keys.suppression_key("biz-1", identifier_hash("biz-1", "email", "gone@example.com"))
+    key = keys.suppression_key_of("biz-1", "email", "gone@example.com")
     client = boto3.client("dynamodb")
     client.put_item(TableName=aws.table_name, Item={k: {"S": v} for k, v in key.items()})
     # And staff cannot re-create them
@@ -333,14 +331,15 @@ def test_registration_lifts_the_suppression_of_an_excluded_person(api: Api, aws:
 
 def test_two_registrations_racing_for_one_card_one_wins(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a packed card with a balance on its virtual owner
-    from loyalty.auth import Principal, Role
-    from loyalty.errors import Conflict
-    from loyalty.registration_models import CardBatch, Registration
+    from loyalty.domain.errors import Conflict
+    from loyalty.domain.principal import Principal, Role
     from loyalty.repository import cards as card_repo
+    from loyalty.schemas.cards import CardBatch
+    from loyalty.schemas.registration import Registration
     from loyalty.services import cards, registration
 
     admin = Principal("admin-1", "biz-1", Role.ADMIN)
-    virtual_id = cards.pack_cards(admin, CardBatch(numbers=["6100001"]))[0].cards[0].customer_id
+    virtual_id = cards.pack_cards(admin, CardBatch(numbers=["6100001"])).cards[0].customer_id
     set_balance(aws, virtual_id, 50)
     # And both requests read the card before either writes (forced by a barrier)
     barrier = threading.Barrier(2, timeout=10)
@@ -357,9 +356,8 @@ def test_two_registrations_racing_for_one_card_one_wins(aws: Aws, monkeypatch: p
     def attempt(email: str) -> None:
         staff = Principal("staff-1", "biz-1", Role.STAFF)
         try:
-            outcomes[email] = registration.register(staff, Registration(email=email, card_number="6100001"))[
-                0
-            ]
+            body = Registration(email=email, card_number="6100001")
+            outcomes[email] = registration.register(staff, body).customer
         except Conflict as exc:
             outcomes[email] = exc
 

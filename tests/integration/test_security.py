@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Aws, table_items
+from tests.support import Api, Aws, table_items
 
 # A body each id-carrying route accepts, so tenancy (not validation) decides the answer.
 BODIES: dict[str, Any] = {

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from local import template as tpl
-from tests.conftest import Api
+from tests.support import Api
 
 SPECS = tpl.functions(tpl.load())
 ROUTES = [(spec, route) for spec in SPECS for route in spec.http]

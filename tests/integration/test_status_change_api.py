@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Aws, load_event, table_items
+from tests.support import Api, Aws, load_event, table_items
 
 
 def create(api: Api, business: str = "biz-1", **fields: Any) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def test_excluded_through_put_points_to_the_exclusion_route(api: Api) -> None:
 
 def test_merged_is_system_only(api: Api, aws: Aws) -> None:
     # Given a `new` virtual owner of a packed card (stored as the card-pack use case does)
-    from loyalty.lifecycle import ProgramStatus
+    from loyalty.domain.lifecycle import ProgramStatus
     from loyalty.repository import customers as repo
     from loyalty.services.customers import new_profile
 
@@ -314,7 +314,7 @@ def test_opt_out_retry_with_idempotency_key_changes_nothing_more(api: Api) -> No
 def test_sample_event_changes_a_status(aws: Aws) -> None:
     # Given the customer the sample event names, active at version 1
     from local.runtime import invoke
-    from loyalty.lifecycle import ProgramStatus
+    from loyalty.domain.lifecycle import ProgramStatus
     from loyalty.repository import customers as repo
     from loyalty.services.customers import new_profile
 
@@ -323,7 +323,7 @@ def test_sample_event_changes_a_status(aws: Aws) -> None:
         repo.Write(after=profile, entry=repo.AuditEntry("register", {"role": "staff"}, None, "active"))
     )
     # When the handler receives the sample event (PUT inactive, expected_version 1)
-    event = load_event("status_change/change_program_status.json")
+    event = load_event("program_status/change_program_status.json")
     result = invoke(aws.specs["StatusChangeFunction"], event)
     # Then the customer is inactive at version 2
     assert result["statusCode"] == 200, result

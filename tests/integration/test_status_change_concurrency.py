@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.support import Api
 
 THREADS = 50
 
@@ -50,11 +50,10 @@ def serialised_moto() -> Iterator[None]:
 def test_concurrent_conflicting_changes_apply_legal_transitions_in_version_order(
     api: Api, serialised_moto: None
 ) -> None:
-    from loyalty import lifecycle
-    from loyalty.auth import Principal, Role
-    from loyalty.errors import Conflict
-    from loyalty.models import ProgramStatusChange
-    from loyalty.program_status_models import OptOutRequest
+    from loyalty.domain import lifecycle
+    from loyalty.domain.errors import Conflict
+    from loyalty.domain.principal import Principal, Role
+    from loyalty.schemas.program_status import OptOutRequest, ProgramStatusChange
     from loyalty.services import program_status
 
     # Given an active customer at version 2
@@ -102,7 +101,9 @@ def test_concurrent_conflicting_changes_apply_legal_transitions_in_version_order
         assert event["from_status"] == previous, event
         actor = lifecycle.Actor(event["actor"]["role"])
         assert (
-            lifecycle.apply(lifecycle.Event(event["event"]), lifecycle.ProgramStatus(previous), actor)
+            lifecycle.apply(
+                lifecycle.LifecycleEvent(event["event"]), lifecycle.ProgramStatus(previous), actor
+            )
             == (event["to_status"])
         )
         previous = event["to_status"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, Aws, load_event, table_items
+from tests.support import Api, Aws, load_event, table_items
 
 VIP = {
     "code": "vip",
@@ -409,11 +409,11 @@ def test_expiry_schedule_removes_passed_assignments_only(
     api.ok("PUT", f"/v1/customers/{cid}/statuses/staff")
     from local.runtime import invoke
 
-    event = load_event("statuses/status_expiry.json")
+    event = load_event("ranked_statuses/status_expiry.json")
     # When the schedule runs now / Then nothing is due
     assert invoke(aws.specs["StatusesFunction"], event)["customers_changed"] == 0
     # When it runs two hours later
-    from loyalty import clock
+    from loyalty.domain import clock
 
     real_now = clock.now
     monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(hours=2))
@@ -431,7 +431,7 @@ def test_sample_job_event_is_accepted(aws: Aws) -> None:
     from local.runtime import invoke
 
     # When the handler receives it / Then it reports no failures
-    assert invoke(aws.specs["StatusesFunction"], load_event("statuses/rule_evaluation.json")) == {
+    assert invoke(aws.specs["StatusesFunction"], load_event("ranked_statuses/rule_evaluation.json")) == {
         "batchItemFailures": []
     }
 
@@ -440,10 +440,10 @@ def test_a_job_that_runs_out_of_time_requeues_itself_and_reports_progress(
     api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given five matching customers, pages of two, and never enough time for a second page
-    from loyalty.services import statuses as service
+    from loyalty.services.ranked_statuses import jobs
 
-    monkeypatch.setattr(service, "PAGE_SIZE", 2)
-    monkeypatch.setattr(service, "STEP_RESERVE_MS", 10**9)
+    monkeypatch.setattr(jobs, "PAGE_SIZE", 2)
+    monkeypatch.setattr(jobs, "STEP_RESERVE_MS", 10**9)
     ids = [
         create_customer(api, f"c{i}@example.com", attributes={"instagram_followers": 20000})["customer_id"]
         for i in range(5)
@@ -471,7 +471,7 @@ def test_sample_http_event_creates_a_definition_and_queues_its_evaluation(aws: A
     from local.runtime import invoke
 
     # When the handler receives it
-    result = invoke(aws.specs["StatusesFunction"], load_event("statuses/create_definition.json"))
+    result = invoke(aws.specs["StatusesFunction"], load_event("ranked_statuses/create_definition.json"))
     # Then the definition is created with its rule, and an evaluation job is queued
     assert result["statusCode"] == 201, result
     body = json.loads(result["body"])
@@ -481,19 +481,20 @@ def test_sample_http_event_creates_a_definition_and_queues_its_evaluation(aws: A
 
 def test_many_customers_are_written_in_groups_and_stale_ones_are_retried(api: Api, aws: Aws) -> None:
     # Given 40 customers read once, then one of them changed by someone else
-    from loyalty.repository import statuses as statuses_repo
-    from loyalty.services import statuses as service
+    from loyalty.repository import customers as customers_repo
+    from loyalty.repository import ranked_statuses as statuses_repo
+    from loyalty.services.ranked_statuses import assignment
 
     define(api, VIP)
     ids = [create_customer(api, f"c{i}@example.com")["customer_id"] for i in range(40)]
-    stale = list(statuses_repo.get_profiles("biz-1", ids).values())
+    stale = list(customers_repo.get_profiles("biz-1", ids).values())
     api.ok("PATCH", f"/v1/customers/{ids[7]}", {"first_name": "Moved"})
     definitions = statuses_repo.get_catalog("biz-1")["definitions"]
     actor = {"sub": "staff-user", "role": "staff"}
 
     # When VIP is assigned to all of them from the stale reads
-    outcome = service.rewrite_profiles(
-        "biz-1", stale, lambda p: service._plan_assign(p, "vip", definitions, actor, None, None)
+    outcome = assignment.rewrite_profiles(
+        "biz-1", stale, lambda p: assignment.plan_assign(p, "vip", definitions, actor, None, None)
     )
     # Then every customer got it (the stale one after a fresh read), none failed
     assert (len(outcome.changed), outcome.failed) == (40, {})

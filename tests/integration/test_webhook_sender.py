@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from local.webhook_receiver import running_receiver
-from loyalty.services.webhook_dispatch import Sender
-from loyalty.webhook_signing import headers, new_secret
-from loyalty.webhook_targets import Target, check_target
+from loyalty.adapters.webhook_http import Sender
+from loyalty.domain.webhooks.signing import headers, new_secret
+from loyalty.domain.webhooks.targets import Target, check_target
 
 
 def test_sequential_deliveries_reuse_one_connection_and_verify() -> None:

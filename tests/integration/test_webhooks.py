@@ -157,7 +157,7 @@ def test_a_record_fails_only_when_its_retry_cannot_be_queued(
     api: Api, local_stack: None, receiver: Receiver, dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a failing receiver, and a retry queue that refuses messages
-    from loyalty.repository import webhooks as repo
+    from loyalty.adapters import queues
 
     subscribe(api, receiver, events=["customer.created"])
     receiver.default_status = 500
@@ -170,7 +170,7 @@ def test_a_record_fails_only_when_its_retry_cannot_be_queued(
 
     records = [r for r in dispatch.reader.read() if passes_filters(r, dispatch.filters)]
     first_id = records[0]["eventID"]
-    monkeypatch.setattr(repo, "enqueue_retry", refuse)
+    monkeypatch.setattr(queues, "retry_webhook", refuse)
     # When the batch is dispatched
     result = invoke(dispatch.spec, {"Records": records})
     # Then only the record whose hand-off failed is reported, so Lambda sends just it again
@@ -198,7 +198,7 @@ def test_retry_not_yet_due_is_queued_again_without_sending(
     # Given a retry message due in two hours (longer than SQS can delay a message)
     import time
 
-    from loyalty.repository import webhooks as repo
+    from loyalty.adapters import queues
 
     hook = subscribe(api, receiver)
     message = {
@@ -215,13 +215,13 @@ def test_retry_not_yet_due_is_queued_again_without_sending(
         QueueUrl=dispatch.aws.refs["WebhookRetryQueue"], MessageBody=json.dumps(message)
     )
     queued: list[tuple[dict[str, Any], int]] = []
-    original = repo.enqueue_retry
+    original = queues.retry_webhook
 
     def spy(body: dict[str, Any], delay_seconds: int) -> None:
         queued.append((body, delay_seconds))
         original(body, delay_seconds)
 
-    monkeypatch.setattr(repo, "enqueue_retry", spy)
+    monkeypatch.setattr(queues, "retry_webhook", spy)
     # When the retry handler receives it
     assert dispatch.retry() == {"batchItemFailures": []}
     # Then nothing is sent, and the same message waits again for what remains
@@ -276,8 +276,8 @@ def test_sample_events_run_through_the_handlers(
     dispatch: Dispatch,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from loyalty import webhook_targets
-    from tests.conftest import load_event
+    from loyalty.domain.webhooks import targets as webhook_targets
+    from tests.support import load_event
 
     # Given the sample create event (a public https URL; DNS answers a public address)
     monkeypatch.setattr(webhook_targets, "system_resolver", lambda host, port: ["93.184.216.34"])

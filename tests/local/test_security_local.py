@@ -12,7 +12,7 @@ import requests
 from local.stack import LocalStack
 from local.token import make_token
 
-# The local secret is short by design (DESIGN.md); tokens signed with it here need not warn.
+# The local secret is short by design (docs/design.md#local-stack); tokens signed with it here need not warn.
 pytestmark = [pytest.mark.local, pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")]
 
 ROUTES = [

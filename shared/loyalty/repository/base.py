@@ -1,7 +1,7 @@
-"""Low-level DynamoDB plumbing: client, (de)serialisation, transactions, cursors, errors.
+"""Low-level DynamoDB plumbing: (de)serialisation, transactions, queries, cursors, errors.
 
-The low-level client (not the resource API) keeps cold starts short; items cross this
-boundary as plain Python dicts.
+The low-level client (loyalty.adapters.aws, not the resource API) keeps cold starts short;
+items cross this boundary as plain Python dicts.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from botocore.exceptions import ClientError
 
+from loyalty.adapters import aws
 from loyalty.config import settings
-from loyalty.errors import BadRequest, Conflict, Throttled, Unavailable, ValidationFailed
+from loyalty.domain.errors import BadRequest, Conflict, Throttled, Unavailable, ValidationFailed
+from loyalty.domain.webhooks.events import StreamChange
 
 
 @lru_cache(maxsize=1)
@@ -31,19 +33,8 @@ def _codec() -> tuple[Any, Any]:
 
 
 MAX_TRANSACTION_ITEMS = 100
-
-
-@lru_cache(maxsize=1)
-def client() -> Any:
-    import boto3  # deferred: only code paths that touch the table pay for it
-    from botocore.config import Config
-
-    # Standard retry mode retries throttling and transient errors with backoff. Requests are
-    # built only by this package and DynamoDB validates them again, so botocore's client-side
-    # pass over every parameter is skipped (a sixth of a batch write's CPU; webhook logs write
-    # hundreds of items per stream batch).
-    config = Config(retries={"mode": "standard", "max_attempts": 6}, parameter_validation=False)
-    return boto3.client("dynamodb", config=config)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def table_name() -> str:
@@ -98,6 +89,29 @@ def serialize_value(value: Any) -> dict[str, Any]:
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     deserializer = _codec()[1]
     return {k: _from_dynamo(deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def stream_change(record: Mapping[str, Any]) -> StreamChange:
+    """A DynamoDB stream record with its keys and images read into plain values."""
+    ddb = record.get("dynamodb") or {}
+    keys_ = ddb.get("Keys") or {}
+    old, new = ddb.get("OldImage"), ddb.get("NewImage")
+    created = ddb.get("ApproximateCreationDateTime")
+    return StreamChange(
+        event_id=str(record.get("eventID") or ""),
+        name=str(record.get("eventName") or ""),
+        pk=str((keys_.get("PK") or {}).get("S") or ""),
+        sk=str((keys_.get("SK") or {}).get("S") or ""),
+        old=deserialize(old) if old else None,
+        new=deserialize(new) if new else None,
+        created=float(created) if isinstance(created, int | float) else None,
+    )
+
+
+def record_key(record: Mapping[str, Any]) -> tuple[str, str]:
+    """(PK, SK) of a stream record, without reading its images."""
+    keys_ = (record.get("dynamodb") or {}).get("Keys") or {}
+    return str((keys_.get("PK") or {}).get("S") or ""), str((keys_.get("SK") or {}).get("S") or "")
 
 
 # --- errors --------------------------------------------------------------------------
@@ -214,7 +228,7 @@ class Transaction:
         if token:
             kwargs["ClientRequestToken"] = token
         try:
-            client().transact_write_items(**kwargs)
+            aws.dynamodb().transact_write_items(**kwargs)
         except ClientError as exc:
             raise translate(exc) from exc
 
@@ -224,7 +238,7 @@ class Transaction:
 
 def get_item(key: Mapping[str, str], consistent: bool = False) -> dict[str, Any] | None:
     try:
-        out = client().get_item(TableName=table_name(), Key=serialize(key), ConsistentRead=consistent)
+        out = aws.dynamodb().get_item(TableName=table_name(), Key=serialize(key), ConsistentRead=consistent)
     except ClientError as exc:
         raise translate(exc) from exc
     item = out.get("Item")
@@ -244,7 +258,7 @@ def batch_get(keys: Sequence[Mapping[str, str]], consistent: bool = False) -> li
         }
         while request:
             try:
-                out = client().batch_get_item(RequestItems=request)
+                out = aws.dynamodb().batch_get_item(RequestItems=request)
             except ClientError as exc:
                 raise translate(exc) from exc
             found.extend(deserialize(i) for i in out.get("Responses", {}).get(table_name(), []))
@@ -253,9 +267,13 @@ def batch_get(keys: Sequence[Mapping[str, str]], consistent: bool = False) -> li
 
 
 @dataclass
-class QueryPage:
-    items: list[dict[str, Any]]
+class QueryPage(Generic[T]):
+    items: list[T]
     next_cursor: str | None
+
+    def typed(self, _kind: type[R]) -> QueryPage[R]:
+        """The same page, its items read as stored records of `_kind` (a TypedDict)."""
+        return QueryPage(cast(list[R], self.items), self.next_cursor)
 
 
 def query(
@@ -270,7 +288,7 @@ def query(
     filter_expression: str | None = None,
     consistent: bool = False,
     partition: str | None = None,
-) -> QueryPage:
+) -> QueryPage[dict[str, Any]]:
     """One page of a Query with an opaque cursor.
 
     `partition` is the partition-key value the cursor must belong to, so a cursor made
@@ -294,7 +312,7 @@ def query(
     if cursor:
         kwargs["ExclusiveStartKey"] = decode_cursor(cursor, partition)
     try:
-        out = client().query(**kwargs)
+        out = aws.dynamodb().query(**kwargs)
     except ClientError as exc:
         raise translate(exc) from exc
     last = out.get("LastEvaluatedKey")
@@ -303,7 +321,7 @@ def query(
 
 def query_prefix(
     pk: str, sk_prefix: str, limit: int, cursor: str | None, *, forward: bool = True
-) -> QueryPage:
+) -> QueryPage[dict[str, Any]]:
     """One page of the items of partition `pk` whose sort key starts with `sk_prefix`.
 
     The cursor is bound to `pk`, so it cannot be replayed against another partition.

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from loyalty import keys
+from loyalty.domain.records import CardRecord
 from loyalty.repository import customers as customer_repo
+from loyalty.repository import keys
 from loyalty.repository.base import (
     MAX_TRANSACTION_ITEMS,
     Transaction,
@@ -24,7 +25,7 @@ from loyalty.repository.base import (
 _INTERNAL = frozenset({"PK", "SK", "entity"})
 
 
-def card_item(card: dict[str, Any]) -> dict[str, Any]:
+def card_item(card: CardRecord) -> dict[str, Any]:
     item = {k: v for k, v in card.items() if k not in _INTERNAL}
     item.update(keys.card_key(card["business_id"], card["number"]), entity=keys.ENTITY_CARD)
     return item
@@ -34,14 +35,14 @@ def strip(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in _INTERNAL}
 
 
-def get_card(business_id: str, number: str, consistent: bool = True) -> dict[str, Any] | None:
+def get_card(business_id: str, number: str, consistent: bool = True) -> CardRecord | None:
     item = get_item(keys.card_key(business_id, number), consistent=consistent)
-    return strip(item) if item else None
+    return cast(CardRecord, strip(item)) if item else None
 
 
-def stage(tx: Transaction, after: dict[str, Any], before: dict[str, Any] | None) -> int:
+def stage(tx: Transaction, after: CardRecord, before: CardRecord | None) -> int:
     """Put the card under its version (create: must not exist). Returns the op's index."""
-    card = dict(after)
+    card = after.copy()
     card["version"] = (before["version"] + 1) if before else 1
     if before is None:
         return tx.put(card_item(card), "attribute_not_exists(PK)")
@@ -58,13 +59,13 @@ def existing_numbers(business_id: str, numbers: Sequence[str]) -> set[str]:
 class PackEntry:
     """One packed card and the `new` virtual owner that holds it until a real customer takes it."""
 
-    card: dict[str, Any]
+    card: CardRecord
     owner: customer_repo.Write
 
 
 @dataclass
 class PackOutcome:
-    created: list[dict[str, Any]] = field(default_factory=list)
+    created: list[CardRecord] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 

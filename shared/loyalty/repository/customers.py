@@ -8,30 +8,29 @@ condition, lookup items under existence conditions, and the audit event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from loyalty import keys
-from loyalty.clock import now_iso
-from loyalty.errors import Conflict, Duplicate, NotFound, VersionConflict
-from loyalty.invitation_rules import index_due_at
-from loyalty.normalize import normalize_name
+from loyalty.domain.clock import now_iso
+from loyalty.domain.errors import Conflict, Duplicate, NotFound, VersionConflict
+from loyalty.domain.invitations import index_due_at
+from loyalty.domain.lifecycle import AuditKind, eligibility
+from loyalty.domain.normalize import normalize_name
+from loyalty.domain.records import PERSON_IDENTIFIERS, ActorRecord, IdentifierKind, ProfileRecord
+from loyalty.repository import keys
 from loyalty.repository.base import (
     ConditionFailed,
     QueryPage,
     Transaction,
     TransactionCancelled,
+    batch_get,
     get_item,
     query,
     query_prefix,
 )
-from loyalty.suppression import identifier_hash
 
-IDENTIFIERS = ("email", "phone", "external_id")
-# Statuses that leave the name index: nothing personal remains to search for (`new`
-# virtual card owners never had any, and thousands of them would flood the name list).
-_UNLISTED = frozenset({"excluded", "merged", "new"})
+IDENTIFIERS = PERSON_IDENTIFIERS
 _INTERNAL = frozenset({"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "entity"})
 
 
@@ -39,19 +38,20 @@ class Suppressed(Conflict):
     code = "suppressed"
 
 
-def with_index_keys(profile: dict[str, Any]) -> dict[str, Any]:
+def with_index_keys(profile: ProfileRecord) -> dict[str, Any]:
     """Return the profile with its key and (sparse) GSI attributes derived from its fields."""
     bid, cid, status = profile["business_id"], profile["customer_id"], profile["program_status"]
     item = {k: v for k, v in profile.items() if k not in _INTERNAL}
     item.update(keys.customer_key(bid, cid), entity=keys.ENTITY_CUSTOMER)
-    if status not in _UNLISTED:
+    # Only profiles with something personal to find enter the name index (eligibility `listed`).
+    if eligibility(status).listed:
         item["GSI1PK"] = keys.name_index_pk(bid)
         item["GSI1SK"] = keys.name_index_sk(
             normalize_name(profile.get("first_name"), profile.get("last_name")), cid
         )
     item["GSI2PK"] = keys.program_status_pk(bid, status)
     item["GSI2SK"] = keys.program_status_sk(profile["created_at"], cid)
-    # GSI3 (invitation due): loyalty.invitation_rules decides who is due, and since when.
+    # GSI3 (invitation due): loyalty.domain.invitations decides who is due, and since when.
     due = index_due_at(profile)
     if due:
         item["GSI3PK"] = keys.invite_due_pk(bid)
@@ -59,14 +59,15 @@ def with_index_keys(profile: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def strip_keys(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in _INTERNAL}
+def strip_keys(item: Mapping[str, Any]) -> ProfileRecord:
+    """A profile item without its key and index attributes."""
+    return cast(ProfileRecord, {k: v for k, v in item.items() if k not in _INTERNAL})
 
 
 @dataclass
 class AuditEntry:
-    event: str | None  # None: decided by the status it started from (see program_status.resolve_deferred)
-    actor: dict[str, str]
+    event: AuditKind | None  # None: decided by the status it started from (program_status.resolve_deferred)
+    actor: ActorRecord
     from_status: str | None
     to_status: str | None
     reason: str | None = None
@@ -74,7 +75,7 @@ class AuditEntry:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def audit_item(profile: dict[str, Any], entry: AuditEntry, at: str) -> dict[str, Any]:
+def audit_item(profile: ProfileRecord, entry: AuditEntry, at: str) -> dict[str, Any]:
     bid, cid, version = profile["business_id"], profile["customer_id"], profile["version"]
     return {
         **keys.event_key(bid, cid, version),
@@ -92,7 +93,7 @@ def audit_item(profile: dict[str, Any], entry: AuditEntry, at: str) -> dict[str,
     }
 
 
-def lookup_item(profile: dict[str, Any], kind: str) -> dict[str, Any]:
+def lookup_item(profile: ProfileRecord, kind: IdentifierKind) -> dict[str, Any]:
     return {
         **keys.lookup_key(profile["business_id"], kind, profile[kind]),
         "entity": keys.ENTITY_LOOKUP,
@@ -105,20 +106,20 @@ def lookup_item(profile: dict[str, Any], kind: str) -> dict[str, Any]:
 class Write:
     """One customer change: `before` is None for a create. Committed as one transaction."""
 
-    after: dict[str, Any]
+    after: ProfileRecord
     entry: AuditEntry
-    before: dict[str, Any] | None = None
+    before: ProfileRecord | None = None
     # Extra items of the same unit of work (cards, other customers, status assignments).
     extra: Callable[[Transaction], None] | None = None
     check_suppression: bool = False
-    identifiers: Iterable[str] = IDENTIFIERS
+    identifiers: Iterable[IdentifierKind] = IDENTIFIERS
 
 
-def stage(tx: Transaction, write: Write, at: str | None = None) -> dict[str, Any]:
+def stage(tx: Transaction, write: Write, at: str | None = None) -> ProfileRecord:
     """Add `write` to `tx`; return the stored profile (version bumped, timestamps set)."""
     at = at or now_iso()
     before = write.before
-    profile = dict(write.after)
+    profile = write.after.copy()
     profile["version"] = (before["version"] + 1) if before else 1
     profile["updated_at"] = at
     profile.setdefault("created_at", at)
@@ -144,9 +145,7 @@ def stage(tx: Transaction, write: Write, at: str | None = None) -> dict[str, Any
         if new:
             tx.put(lookup_item(profile, kind), "attribute_not_exists(PK)")
             if write.check_suppression:
-                tx.check(
-                    keys.suppression_key(bid, identifier_hash(bid, kind, new)), "attribute_not_exists(PK)"
-                )
+                tx.check(keys.suppression_key_of(bid, kind, new), "attribute_not_exists(PK)")
     tx.put(audit_item(profile, write.entry, at), "attribute_not_exists(PK)")
     if write.extra:
         write.extra(tx)
@@ -186,7 +185,7 @@ def explain_cancellation(
     return Conflict("the change conflicts with stored data", {"reasons": cancelled.reasons})
 
 
-def commit(write: Write, token: str | None = None) -> dict[str, Any]:
+def commit(write: Write, token: str | None = None) -> ProfileRecord:
     tx = Transaction()
     profile = stage(tx, write)
     try:
@@ -196,11 +195,20 @@ def commit(write: Write, token: str | None = None) -> dict[str, Any]:
     return profile
 
 
-def get_profile(business_id: str, customer_id: str, consistent: bool = False) -> dict[str, Any] | None:
-    return get_item(keys.customer_key(business_id, customer_id), consistent=consistent)
+def get_profile(business_id: str, customer_id: str, consistent: bool = False) -> ProfileRecord | None:
+    item = get_item(keys.customer_key(business_id, customer_id), consistent=consistent)
+    return cast(ProfileRecord, item) if item else None
 
 
-def require_profile(business_id: str, customer_id: str, consistent: bool = True) -> dict[str, Any]:
+def get_profiles(
+    business_id: str, customer_ids: Sequence[str], consistent: bool = True
+) -> dict[str, ProfileRecord]:
+    """Profiles by customer id (BatchGetItem, 100 keys a request); unknown ids are absent."""
+    found = batch_get([keys.customer_key(business_id, c) for c in customer_ids], consistent=consistent)
+    return {p["customer_id"]: cast(ProfileRecord, p) for p in found}
+
+
+def require_profile(business_id: str, customer_id: str, consistent: bool = True) -> ProfileRecord:
     profile = get_profile(business_id, customer_id, consistent=consistent)
     if profile is None:
         raise NotFound("customer not found", {"customer_id": customer_id})
@@ -212,20 +220,23 @@ def find_by_identifier(business_id: str, kind: str, value: str) -> str | None:
     return item["customer_id"] if item else None
 
 
-def history(business_id: str, customer_id: str, limit: int, cursor: str | None) -> QueryPage:
+def history(business_id: str, customer_id: str, limit: int, cursor: str | None) -> QueryPage[dict[str, Any]]:
     pk = keys.customer_pk(business_id, customer_id)
     return query_prefix(pk, keys.EVENT_SK_PREFIX, limit, cursor, forward=False)
 
 
-def list_by_program_status(business_id: str, status: str, limit: int, cursor: str | None) -> QueryPage:
+def list_by_program_status(
+    business_id: str, status: str, limit: int, cursor: str | None
+) -> QueryPage[ProfileRecord]:
     pk = keys.program_status_pk(business_id, status)
-    return query("GSI2PK = :pk", {":pk": pk}, index=keys.GSI2, limit=limit, cursor=cursor, partition=pk)
+    page = query("GSI2PK = :pk", {":pk": pk}, index=keys.GSI2, limit=limit, cursor=cursor, partition=pk)
+    return page.typed(ProfileRecord)
 
 
-def search_by_name(business_id: str, prefix: str, limit: int, cursor: str | None) -> QueryPage:
+def search_by_name(business_id: str, prefix: str, limit: int, cursor: str | None) -> QueryPage[ProfileRecord]:
     pk = keys.name_index_pk(business_id)
     if prefix:
-        return query(
+        page = query(
             "GSI1PK = :pk AND begins_with(GSI1SK, :p)",
             {":pk": pk, ":p": prefix},
             index=keys.GSI1,
@@ -233,10 +244,14 @@ def search_by_name(business_id: str, prefix: str, limit: int, cursor: str | None
             cursor=cursor,
             partition=pk,
         )
-    return query("GSI1PK = :pk", {":pk": pk}, index=keys.GSI1, limit=limit, cursor=cursor, partition=pk)
+    else:
+        page = query("GSI1PK = :pk", {":pk": pk}, index=keys.GSI1, limit=limit, cursor=cursor, partition=pk)
+    return page.typed(ProfileRecord)
 
 
-def list_status_holders(business_id: str, code: str, limit: int, cursor: str | None) -> QueryPage:
+def list_status_holders(
+    business_id: str, code: str, limit: int, cursor: str | None
+) -> QueryPage[dict[str, Any]]:
     """Status assignment items of `code` (their `customer_id` names the holder)."""
     pk = keys.status_holder_pk(business_id, code)
     return query("GSI1PK = :pk", {":pk": pk}, index=keys.GSI1, limit=limit, cursor=cursor, partition=pk)

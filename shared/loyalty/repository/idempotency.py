@@ -6,7 +6,7 @@ purges the records that mention the customer.
 
 from __future__ import annotations
 
-from loyalty import keys
+from loyalty.repository import keys
 from loyalty.repository.base import Transaction, query_all
 
 

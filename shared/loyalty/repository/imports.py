@@ -9,29 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from loyalty import keys
-from loyalty.errors import Conflict
-from loyalty.repository import customers
+from loyalty.adapters import aws
+from loyalty.domain.errors import Conflict
+from loyalty.domain.records import ImportReportRecord
+from loyalty.repository import customers, keys
 from loyalty.repository.base import (
     MAX_TRANSACTION_ITEMS,
     ConditionFailed,
     Transaction,
     TransactionCancelled,
     batch_get,
-    client,
     deserialize,
     get_item,
-    query_prefix,
     serialize,
     serialize_value,
     table_name,
     translate,
 )
-from loyalty.suppression import identifier_hash
 
 Identifier = tuple[str, str]  # (kind, normalised value)
 
@@ -40,8 +38,10 @@ class LeaseLost(Exception):
     """Another run holds or took over the import; this run must stop writing."""
 
 
-def get_report(business_id: str, import_id: str, consistent: bool = True) -> dict[str, Any] | None:
-    return get_item(keys.import_key(business_id, import_id), consistent=consistent)
+def get_report(business_id: str, import_id: str, consistent: bool = True) -> ImportReportRecord | None:
+    return cast(
+        ImportReportRecord | None, get_item(keys.import_key(business_id, import_id), consistent=consistent)
+    )
 
 
 def create_report(report: Mapping[str, Any]) -> bool:
@@ -113,7 +113,7 @@ def claim(
         condition_values={":pending": "pending", ":running": "running", ":now": now},
     )
     try:
-        out = client().update_item(
+        out = aws.dynamodb().update_item(
             TableName=table_name(),
             Key=serialize(keys.import_key(business_id, import_id)),
             UpdateExpression=expression,
@@ -178,7 +178,7 @@ def save_checkpoint(business_id: str, import_id: str, owner: str, previous_rows:
 def release(business_id: str, import_id: str, owner: str) -> None:
     """Give the lease up early (after an error) so a retry can resume at once."""
     try:
-        client().update_item(
+        aws.dynamodb().update_item(
             TableName=table_name(),
             Key=serialize(keys.import_key(business_id, import_id)),
             UpdateExpression="REMOVE #lease_owner, #lease_until",
@@ -190,10 +190,6 @@ def release(business_id: str, import_id: str, owner: str) -> None:
         error = translate(exc)
         if not isinstance(error, ConditionFailed):
             raise error from exc
-
-
-def row_outcomes(business_id: str, import_id: str, limit: int, cursor: str | None) -> Any:
-    return query_prefix(keys.import_pk(business_id, import_id), keys.IMPORT_ROW_SK_PREFIX, limit, cursor)
 
 
 # --- identifiers and customers, in batches --------------------------------------------
@@ -209,9 +205,7 @@ def read_identifiers(business_id: str, identifiers: Iterable[Identifier]) -> Ide
     """Lookup and suppression items of every identifier, with BatchGetItem (100 keys a call)."""
     wanted = set(identifiers)
     by_lookup = {keys.lookup_key(business_id, k, v)["PK"]: (k, v) for k, v in wanted}
-    by_hash = {
-        keys.suppression_key(business_id, identifier_hash(business_id, k, v))["PK"]: (k, v) for k, v in wanted
-    }
+    by_hash = {keys.suppression_key_of(business_id, k, v)["PK"]: (k, v) for k, v in wanted}
     request = [{"PK": pk, "SK": keys.LOOKUP_SK} for pk in by_lookup]
     request += [{"PK": pk, "SK": keys.SUPPRESS_SK} for pk in by_hash]
     state = IdentifierState({}, set())
@@ -221,11 +215,6 @@ def read_identifiers(business_id: str, identifiers: Iterable[Identifier]) -> Ide
         elif item["SK"] == keys.SUPPRESS_SK and item["PK"] in by_hash:
             state.suppressed.add(by_hash[item["PK"]])
     return state
-
-
-def read_profiles(business_id: str, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    wanted = [keys.customer_key(business_id, cid) for cid in set(customer_ids)]
-    return {p["customer_id"]: p for p in (batch_get(wanted, consistent=True) if wanted else [])}
 
 
 def commit_writes(writes: Sequence[customers.Write], at: str) -> list[Exception | None]:

@@ -8,24 +8,23 @@ A token item is keyed by the SHA-256 of the token (the token itself is never sto
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
-from loyalty import keys
+from loyalty.adapters import aws
+from loyalty.domain.records import InvitationSettingsRecord, InvitationTokenRecord, ProfileRecord
+from loyalty.repository import keys
 from loyalty.repository.base import Transaction, get_item, query, query_all, serialize, table_name
-from loyalty.repository.base import client as dynamodb
-
-ENTITY_INVITATION_SETTINGS = "invitation_settings"
-ENTITY_INVITATION_TOKEN = "invitation_token"
 
 
-def get_settings(business_id: str) -> dict[str, Any] | None:
-    return get_item(keys.invitation_settings_key(business_id), consistent=True)
+def get_settings(business_id: str) -> InvitationSettingsRecord | None:
+    item = get_item(keys.invitation_settings_key(business_id), consistent=True)
+    return cast(InvitationSettingsRecord | None, item)
 
 
 def put_settings(business_id: str, values: dict[str, Any], at: str) -> dict[str, Any]:
     item: dict[str, Any] = {
         **keys.invitation_settings_key(business_id),
-        "entity": ENTITY_INVITATION_SETTINGS,
+        "entity": keys.ENTITY_INVITATION_SETTINGS,
         "business_id": business_id,
         **values,
         "updated_at": at,
@@ -34,7 +33,7 @@ def put_settings(business_id: str, values: dict[str, Any], at: str) -> dict[str,
         item["GSI2PK"] = keys.INVITATIONS_ENABLED_PK
         item["GSI2SK"] = business_id
     # Last writer wins: settings are a whole document replaced by an admin.
-    dynamodb().put_item(TableName=table_name(), Item=serialize(item))
+    aws.dynamodb().put_item(TableName=table_name(), Item=serialize(item))
     return item
 
 
@@ -43,7 +42,7 @@ def enabled_settings() -> Iterator[dict[str, Any]]:
     yield from query_all("GSI2PK = :pk", {":pk": keys.INVITATIONS_ENABLED_PK}, index=keys.GSI2, limit=100)
 
 
-def due_customers(business_id: str, now: str, limit: int) -> list[dict[str, Any]]:
+def due_customers(business_id: str, now: str, limit: int) -> list[ProfileRecord]:
     """Up to `limit` customer profiles due an invitation or reminder at `now`, oldest due first.
 
     The key condition alone selects them (no filter), so every item read is a candidate.
@@ -65,15 +64,15 @@ def due_customers(business_id: str, now: str, limit: int) -> list[dict[str, Any]
         if not page.next_cursor:
             break
         cursor = page.next_cursor
-    return found
+    return cast(list[ProfileRecord], found)
 
 
 def token_item(
-    token_hash: str, profile: dict[str, Any], invited_at: str, expires_at: str, ttl: int, kind: str
+    token_hash: str, profile: ProfileRecord, invited_at: str, expires_at: str, ttl: int, kind: str
 ) -> dict[str, Any]:
     return {
         **keys.invitation_token_key(token_hash),
-        "entity": ENTITY_INVITATION_TOKEN,
+        "entity": keys.ENTITY_INVITATION_TOKEN,
         "business_id": profile["business_id"],
         "customer_id": profile["customer_id"],
         "invited_at": invited_at,
@@ -83,8 +82,9 @@ def token_item(
     }
 
 
-def get_token(token_hash: str) -> dict[str, Any] | None:
-    return get_item(keys.invitation_token_key(token_hash), consistent=True)
+def get_token(token_hash: str) -> InvitationTokenRecord | None:
+    item = get_item(keys.invitation_token_key(token_hash), consistent=True)
+    return cast(InvitationTokenRecord | None, item)
 
 
 def stage_token_use(tx: Transaction, token_hash: str, event: str, at: str) -> int:

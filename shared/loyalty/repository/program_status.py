@@ -11,55 +11,31 @@ history reads fill `from_status` from it. When those statuses lead to the target
 different events (pending: invite from imported, re-invite from inactive), the event is
 stored as the map `event_by_from` and resolved the same way: by history reads from the
 filled `from_status`, by webhooks from the stream record's old image (see
-`resolve_deferred` and loyalty.webhook_events).
+`resolve_deferred` and loyalty.domain.webhooks.events).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from loyalty import keys
-from loyalty.errors import Conflict
+from loyalty.adapters import aws
+from loyalty.domain import erasure
+from loyalty.domain.errors import Conflict
+from loyalty.domain.lifecycle import AuditKind
+from loyalty.domain.records import ActorRecord, ProfileRecord
 from loyalty.repository import customers as repo
+from loyalty.repository import keys
 from loyalty.repository.base import (
     MAX_TRANSACTION_ITEMS,
     Transaction,
     TransactionCancelled,
     batch_get,
-    client,
     query_all,
     serialize,
     table_name,
 )
-from loyalty.suppression import identifier_hash
-
-# Identifiers whose lookups exclusion deletes; only the first three are kept as suppression hashes.
-ERASED_IDENTIFIERS = ("email", "phone", "external_id", "device_id")
-SUPPRESSED_IDENTIFIERS = ("email", "phone", "external_id")
-# What an excluded profile keeps: a whitelist, so fields added later are erased by default.
-KEPT_ON_EXCLUSION = frozenset(
-    {
-        "business_id",
-        "customer_id",
-        "program_status",
-        "version",
-        "created_at",
-        "updated_at",
-        "cards",
-        "statuses",
-        "balance",
-        "merged_into",
-        "invitation_count",
-        "invited_at",
-        "last_invited_at",
-        "terms_version",
-        "terms_accepted_at",
-        "last_change",
-    }
-)
-ERASED_REASON = "[erased]"
 
 
 class ProfileMismatch(Exception):
@@ -69,7 +45,7 @@ class ProfileMismatch(Exception):
     so the caller can re-check the rule without another read.
     """
 
-    def __init__(self, current: dict[str, Any] | None) -> None:
+    def __init__(self, current: ProfileRecord | None) -> None:
         super().__init__("profile did not match the change's condition")
         self.current = current
 
@@ -81,7 +57,7 @@ class StatusChange:
     version: int  # the version the change applies to; the result is version + 1
     event_by_from: Mapping[str, str]  # status the change may start from -> the event it is then
     target: str
-    actor: dict[str, str]
+    actor: ActorRecord
     reason: str | None
     from_status: str | None  # None when several sources were possible (no read)
     at: str
@@ -129,7 +105,8 @@ def change_status(change: StatusChange) -> None:
         names={"#v": "version", "#s": "program_status"},
         values=values,
     )
-    entry = repo.AuditEntry(event, change.actor, change.from_status, change.target, change.reason, details)
+    kind = AuditKind(event) if event else None
+    entry = repo.AuditEntry(kind, change.actor, change.from_status, change.target, change.reason, details)
     tx.put(
         repo.audit_item(
             {"business_id": bid, "customer_id": cid, "version": change.version + 1}, entry, change.at
@@ -140,7 +117,8 @@ def change_status(change: StatusChange) -> None:
         tx.commit()
     except TransactionCancelled as cancelled:
         if cancelled.reasons and cancelled.reasons[0] == "ConditionalCheckFailed":
-            raise ProfileMismatch(cancelled.items[0] if cancelled.items else None) from cancelled
+            stored = cancelled.items[0] if cancelled.items else None
+            raise ProfileMismatch(cast(ProfileRecord | None, stored)) from cancelled
         # The profile held but the audit slot was taken: a writer bypassed the version rule.
         raise repo.explain_cancellation(tx, cancelled, cid) from cancelled
 
@@ -184,48 +162,27 @@ def read_customer_partition(business_id: str, customer_id: str) -> list[dict[str
     return list(query_all("PK = :pk", {":pk": pk}, consistent=True))
 
 
-def erased_profile(profile: dict[str, Any], target: str) -> dict[str, Any]:
-    """The profile with every personal field dropped, statuses cleared and cards deleted."""
-    after = {k: v for k, v in profile.items() if k in KEPT_ON_EXCLUSION}
-    after["program_status"] = target
-    after["statuses"] = {}
-    after["attributes"] = {}
-    after["marketing_consent"] = False
-    after["cards"] = [{"number": c["number"], "state": "deleted"} for c in profile.get("cards") or []]
-    return after
-
-
-def erased_fields(profile: dict[str, Any]) -> list[str]:
-    """Names (never values) of the personal fields an exclusion removes, for the audit event."""
-    return sorted(
-        k
-        for k, v in repo.strip_keys(profile).items()
-        if k not in KEPT_ON_EXCLUSION and not isinstance(v, bool) and v not in (None, "", {}, [])
-    )
-
-
 @dataclass
 class Exclusion:
-    profile: dict[str, Any]  # as read
-    after: dict[str, Any]
+    profile: ProfileRecord  # as read
+    after: ProfileRecord
     entry: repo.AuditEntry
     assignment_skus: list[str]  # SKs of status assignment items in the customer's partition
-    card_link_skus: list[str]  # SKs of card link items that carry a state
     at: str
 
 
-def _suppression_puts(profile: dict[str, Any], at: str) -> Callable[[Transaction], None]:
+def _suppression_puts(profile: ProfileRecord, at: str) -> Callable[[Transaction], None]:
     bid = profile["business_id"]
 
     def add(tx: Transaction) -> None:
-        for kind in SUPPRESSED_IDENTIFIERS:
+        for kind in erasure.SUPPRESSED_IDENTIFIERS:
             value = profile.get(kind)
             if value:
                 # Unconditional: a second exclusion of the same identifier keeps one hash.
                 tx.put(
                     {
-                        **keys.suppression_key(bid, identifier_hash(bid, kind, value)),
-                        "entity": "suppression",
+                        **keys.suppression_key_of(bid, kind, value),
+                        "entity": keys.ENTITY_SUPPRESSION,
                         "business_id": bid,
                         "kind": kind,
                         "at": at,
@@ -236,7 +193,7 @@ def _suppression_puts(profile: dict[str, Any], at: str) -> Callable[[Transaction
 
 
 def _detach_ops(exclusion: Exclusion) -> list[Callable[[Transaction], None]]:
-    """Idempotent steps: delete cards, card-link states and status assignments."""
+    """Idempotent steps: delete cards and status assignments."""
     profile = exclusion.profile
     bid, cid = profile["business_id"], profile["customer_id"]
     pk = keys.customer_pk(bid, cid)
@@ -257,12 +214,6 @@ def _detach_ops(exclusion: Exclusion) -> list[Callable[[Transaction], None]]:
             )
 
         ops.append(card_op)
-    for sk in exclusion.card_link_skus:
-
-        def link_op(tx: Transaction, sk: str = sk) -> None:
-            tx.update({"PK": pk, "SK": sk}, "SET #s = :d", names={"#s": "state"}, values={":d": "deleted"})
-
-        ops.append(link_op)
     for sk in exclusion.assignment_skus:
 
         def status_op(tx: Transaction, sk: str = sk) -> None:
@@ -272,7 +223,7 @@ def _detach_ops(exclusion: Exclusion) -> list[Callable[[Transaction], None]]:
     return ops
 
 
-def commit_exclusion(exclusion: Exclusion) -> dict[str, Any]:
+def commit_exclusion(exclusion: Exclusion) -> ProfileRecord:
     """Erase and exclude in one transaction when it fits in 100 items, else detach first.
 
     The chunked path runs the idempotent detach steps in earlier transactions and the
@@ -287,7 +238,7 @@ def commit_exclusion(exclusion: Exclusion) -> dict[str, Any]:
         after=exclusion.after,
         before=profile,
         entry=exclusion.entry,
-        identifiers=ERASED_IDENTIFIERS,
+        identifiers=erasure.ERASED_IDENTIFIERS,
     )
     final = Transaction()
     stored = repo.stage(final, write, exclusion.at)
@@ -317,30 +268,18 @@ def commit_exclusion(exclusion: Exclusion) -> dict[str, Any]:
 
 def scrub_history_reasons(items: Iterable[dict[str, Any]], values: Iterable[str]) -> int:
     """Replace free-text reasons in earlier audit events (among `items`) that quote the person."""
-    needles = [v.lower() for v in values if v and len(v) >= 2]
-    if not needles:
-        return 0
+    needles = list(values)
     scrubbed = 0
     for event in items:
         if not event["SK"].startswith(keys.EVENT_SK_PREFIX):
             continue
         reason = event.get("reason")
-        if isinstance(reason, str) and any(n in reason.lower() for n in needles):
-            client().update_item(
+        if isinstance(reason, str) and erasure.quotes(reason, needles):
+            aws.dynamodb().update_item(
                 TableName=table_name(),
                 Key=serialize({"PK": event["PK"], "SK": event["SK"]}),
                 UpdateExpression="SET reason = :r",
-                ExpressionAttributeValues={":r": {"S": ERASED_REASON}},
+                ExpressionAttributeValues={":r": {"S": erasure.ERASED_REASON}},
             )
             scrubbed += 1
     return scrubbed
-
-
-def scrub_text(text: str | None, values: Iterable[str]) -> str | None:
-    """A reason that quotes personal data is not stored."""
-    if text is None:
-        return None
-    lowered = text.lower()
-    if any(v and len(v) >= 2 and v.lower() in lowered for v in values):
-        return ERASED_REASON
-    return text

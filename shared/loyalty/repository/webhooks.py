@@ -1,4 +1,4 @@
-"""Webhook subscriptions, the delivery log, and the retry and dead-letter queues.
+"""Webhook subscriptions and the delivery log.
 
 Subscriptions live in the business partition (`B#<bid>`, SK `WEBHOOK#<id>`), so the
 dispatcher reads all of a business's subscriptions with one Query. Delivery attempts
@@ -9,21 +9,19 @@ carries its stamp so one GetItem finds it. Attempts expire through the table's T
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from loyalty import keys
-from loyalty.config import settings
-from loyalty.errors import NotFound
+from loyalty.adapters import aws
+from loyalty.domain.errors import NotFound
+from loyalty.domain.records import SubscriptionRecord
+from loyalty.repository import keys
 from loyalty.repository.base import (
     ConditionFailed,
     QueryPage,
-    client,
     get_item,
     query_all,
     query_prefix,
@@ -32,9 +30,6 @@ from loyalty.repository.base import (
     translate,
 )
 
-ENTITY_WEBHOOK = "webhook"
-ENTITY_DELIVERY = "webhook_delivery"
-DELIVERY_SK_PREFIX = "DELIVERY#"
 # `<20-digit UTC stamp><12 hex>`: sortable, and the stamp locates the item.
 _DELIVERY_ID = re.compile(r"^(\d{20})([0-9a-f]{12})$")
 
@@ -45,43 +40,44 @@ _DELIVERY_ID = re.compile(r"^(\d{20})([0-9a-f]{12})$")
 def create_subscription(item: Mapping[str, Any]) -> None:
     key = keys.webhook_key(item["business_id"], item["webhook_id"])
     try:
-        client().put_item(
+        aws.dynamodb().put_item(
             TableName=table_name(),
-            Item=serialize({**item, **key, "entity": ENTITY_WEBHOOK}),
+            Item=serialize({**item, **key, "entity": keys.ENTITY_WEBHOOK}),
             ConditionExpression="attribute_not_exists(PK)",
         )
     except ClientError as exc:
         raise translate(exc) from exc
 
 
-def get_subscription(business_id: str, webhook_id: str) -> dict[str, Any] | None:
-    return get_item(keys.webhook_key(business_id, webhook_id))
+def get_subscription(business_id: str, webhook_id: str) -> SubscriptionRecord | None:
+    return cast(SubscriptionRecord | None, get_item(keys.webhook_key(business_id, webhook_id)))
 
 
-def require_subscription(business_id: str, webhook_id: str) -> dict[str, Any]:
+def require_subscription(business_id: str, webhook_id: str) -> SubscriptionRecord:
     found = get_subscription(business_id, webhook_id)
     if found is None:
         raise NotFound("webhook not found", {"webhook_id": webhook_id})
     return found
 
 
-def list_subscriptions(business_id: str, limit: int, cursor: str | None) -> QueryPage:
+def list_subscriptions(business_id: str, limit: int, cursor: str | None) -> QueryPage[dict[str, Any]]:
     return query_prefix(keys.business_pk(business_id), keys.WEBHOOK_SK_PREFIX, limit, cursor)
 
 
-def all_subscriptions(business_id: str) -> list[dict[str, Any]]:
+def all_subscriptions(business_id: str) -> list[SubscriptionRecord]:
     """Every subscription of a business: one Query (a business has few)."""
-    return list(
+    found = list(
         query_all(
             "PK = :pk AND begins_with(SK, :p)",
             {":pk": keys.business_pk(business_id), ":p": keys.WEBHOOK_SK_PREFIX},
         )
     )
+    return cast(list[SubscriptionRecord], found)
 
 
 def delete_subscription(business_id: str, webhook_id: str) -> None:
     try:
-        client().delete_item(
+        aws.dynamodb().delete_item(
             TableName=table_name(),
             Key=serialize(keys.webhook_key(business_id, webhook_id)),
             ConditionExpression="attribute_exists(PK)",
@@ -117,7 +113,7 @@ def delivery_item(attempt: Mapping[str, Any]) -> dict[str, Any]:
     key = delivery_key(attempt["business_id"], attempt["webhook_id"], attempt["delivery_id"])
     assert key is not None, "delivery ids are made by new_delivery_id"
     fields = {k: v for k, v in attempt.items() if k not in _IN_KEY}
-    return {**fields, **key, "entity": ENTITY_DELIVERY}
+    return {**fields, **key, "entity": keys.ENTITY_DELIVERY}
 
 
 def attempt_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,7 +144,7 @@ def log_attempts(attempts: Sequence[Mapping[str, Any]]) -> None:
         }
         while request:
             try:
-                out = client().batch_write_item(RequestItems=request)
+                out = aws.dynamodb().batch_write_item(RequestItems=request)
             except ClientError as exc:
                 raise translate(exc) from exc
             request = out.get("UnprocessedItems") or {}
@@ -160,34 +156,9 @@ def get_delivery(business_id: str, webhook_id: str, delivery_id: str) -> dict[st
     return attempt_from_item(item) if item else None
 
 
-def list_deliveries(business_id: str, webhook_id: str, limit: int, cursor: str | None) -> QueryPage:
+def list_deliveries(
+    business_id: str, webhook_id: str, limit: int, cursor: str | None
+) -> QueryPage[dict[str, Any]]:
     pk = keys.webhook_delivery_pk(business_id, webhook_id)
-    page = query_prefix(pk, DELIVERY_SK_PREFIX, limit, cursor, forward=False)
+    page = query_prefix(pk, keys.DELIVERY_SK_PREFIX, limit, cursor, forward=False)
     return QueryPage([attempt_from_item(i) for i in page.items], page.next_cursor)
-
-
-# --- queues --------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def sqs() -> Any:
-    import boto3  # deferred, as in repository.base: importing the module stays cheap
-    from botocore.config import Config
-
-    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-
-
-def enqueue_retry(message: Mapping[str, Any], delay_seconds: int) -> None:
-    """A retry message; it names the delivery, never the secret (read again at retry)."""
-    sqs().send_message(
-        QueueUrl=settings().webhook_retry_queue_url,
-        MessageBody=json.dumps(message, separators=(",", ":")),
-        DelaySeconds=max(0, min(900, int(delay_seconds))),
-    )
-
-
-def dead_letter(message: Mapping[str, Any]) -> None:
-    sqs().send_message(
-        QueueUrl=settings().webhook_dead_letter_queue_url,
-        MessageBody=json.dumps(message, separators=(",", ":")),
-    )

@@ -1,8 +1,9 @@
-"""Card use cases: pack, read, block/unblock, attach, replace; and the merge transaction.
+"""Card use cases (docs/design.md#cards): pack, read, block/unblock, attach, replace; and the
+merge transaction.
 
 Every change to a card is one TransactWriteItems with its owner's profile (the profile
 lists its cards) and an audit event. Binding a packed card to a real customer merges the
-card's `new` virtual owner into that customer in the same transaction (DESIGN.md "Cards").
+card's `new` virtual owner into that customer in the same transaction (docs/design.md#cards).
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from loyalty import card_rules
-from loyalty.auth import BACK_OFFICE, Principal, Role
-from loyalty.card_rules import Binding, CardTaken
-from loyalty.clock import now_iso
-from loyalty.errors import Conflict, Duplicate, NotFound, VersionConflict
-from loyalty.lifecycle import Event, apply
-from loyalty.models import Customer
-from loyalty.registration_models import (
+from loyalty.domain import cards
+from loyalty.domain.cards import Binding, CardTaken
+from loyalty.domain.clock import now_iso
+from loyalty.domain.errors import Conflict, Duplicate, NotFound, VersionConflict
+from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, apply
+from loyalty.domain.principal import BACK_OFFICE, Principal, Role
+from loyalty.domain.records import CardRecord, ProfileRecord
+from loyalty.repository import cards as card_repo
+from loyalty.repository import customers as customer_repo
+from loyalty.repository.base import Transaction, TransactionCancelled
+from loyalty.schemas.cards import (
     Card,
     CardAttach,
     CardBatch,
@@ -28,9 +32,7 @@ from loyalty.registration_models import (
     CardReplacement,
     CardSummary,
 )
-from loyalty.repository import cards as card_repo
-from loyalty.repository import customers as customer_repo
-from loyalty.repository.base import Transaction, TransactionCancelled
+from loyalty.schemas.customers import Customer
 from loyalty.services.customers import new_profile, to_customer
 
 ATTEMPTS = 3
@@ -39,7 +41,7 @@ MAX_REPORTED = 1000
 T = TypeVar("T")
 
 
-def to_card(card: dict[str, Any]) -> Card:
+def to_card(card: CardRecord) -> Card:
     return Card.model_validate({k: v for k, v in card.items() if k in Card.model_fields})
 
 
@@ -62,8 +64,8 @@ def retrying(attempt: Callable[[], T]) -> T:
 
 @dataclass(frozen=True)
 class Bindable:
-    card: dict[str, Any]
-    owner: dict[str, Any]
+    card: CardRecord
+    owner: ProfileRecord
 
 
 def load_bindable(business_id: str, number: str, field: str = "card_number") -> Bindable:
@@ -74,11 +76,6 @@ def load_bindable(business_id: str, number: str, field: str = "card_number") -> 
     if owner is None:  # pragma: no cover - cards are only written with their owner
         raise Conflict("the card's owner is missing", {field: number})
     return Bindable(card, owner)
-
-
-def system_actor(principal: Principal) -> dict[str, str]:
-    # The merge is the system's consequence of the caller's request: record both.
-    return {"sub": principal.sub, "role": "system"}
 
 
 @dataclass
@@ -99,8 +96,8 @@ def stage_merge(
             after=binding.virtual_owner,
             before=owner,
             entry=customer_repo.AuditEntry(
-                Event.MERGE.value,
-                system_actor(principal),
+                AuditKind.MERGE,
+                principal.as_system(),
                 owner["program_status"],
                 binding.virtual_owner["program_status"],
                 details={
@@ -139,17 +136,15 @@ def binding_details(binding: Binding) -> dict[str, Any]:
 # --- packing -------------------------------------------------------------------------
 
 
-def pack_cards(principal: Principal, body: CardBatch) -> tuple[CardBatchReport, int]:
-    status = apply(Event.PACK_CARD, None, principal.actor)
+def pack_cards(principal: Principal, body: CardBatch) -> CardBatchReport:
+    status = apply(LifecycleEvent.PACK_CARD, None, principal.actor)
     bid = principal.business_id
     if body.numbers is not None:
         numbers = body.numbers
     else:
         assert body.start is not None and body.count is not None  # the model guarantees both
-        numbers = card_rules.generate_numbers(
-            body.prefix or "", body.start, body.count, body.luhn, body.width
-        )
-    unique, repeated = card_rules.split_duplicates(numbers)
+        numbers = cards.generate_numbers(body.prefix or "", body.start, body.count, body.luhn, body.width)
+    unique, repeated = cards.split_duplicates(numbers)
     existing = card_repo.existing_numbers(bid, unique)
     at = now_iso()
     actor = principal.as_actor_record()
@@ -158,7 +153,7 @@ def pack_cards(principal: Principal, body: CardBatch) -> tuple[CardBatchReport, 
         if number in existing:
             continue
         owner = new_profile(bid, {"cards": [{"number": number, "state": "issued"}]}, status)
-        card = {
+        card: CardRecord = {
             "business_id": bid,
             "number": number,
             "state": "issued",
@@ -167,7 +162,7 @@ def pack_cards(principal: Principal, body: CardBatch) -> tuple[CardBatchReport, 
             "updated_at": at,
         }
         entry = customer_repo.AuditEntry(
-            Event.PACK_CARD.value, actor, None, status.value, details={"card_number": number}
+            AuditKind.PACK_CARD, actor, None, status.value, details={"card_number": number}
         )
         entries.append(card_repo.PackEntry(card, customer_repo.Write(after=owner, entry=entry)))
     outcome = card_repo.pack(entries, at)
@@ -185,20 +180,19 @@ def pack_cards(principal: Principal, body: CardBatch) -> tuple[CardBatchReport, 
             "no card was created",
             {"errors": [f.model_dump() for f in failures[:MAX_REPORTED]], "failed": len(failures)},
         )
-    report = CardBatchReport(
+    return CardBatchReport(
         requested=len(numbers),
         created=len(outcome.created),
         failed=len(failures),
         cards=[CardSummary.model_validate(c) for c in outcome.created],
         errors=failures[:MAX_REPORTED],
     )
-    return report, 201
 
 
 # --- read, block, unblock ------------------------------------------------------------
 
 
-def visible_card(principal: Principal, number: str) -> dict[str, Any]:
+def visible_card(principal: Principal, number: str) -> CardRecord:
     card = card_repo.get_card(principal.business_id, number)
     # A customer sees only their own cards; others' are "not found", not "forbidden".
     if card is None or (principal.role is Role.CUSTOMER and card["customer_id"] != principal.sub):
@@ -217,10 +211,13 @@ def patch_card(principal: Principal, number: str, body: CardPatch) -> Card:
         card = visible_card(principal, number)
         owner = customer_repo.require_profile(principal.business_id, card["customer_id"])
         at = now_iso()
-        after = card_rules.plan_block(card, body.blocked, at)
-        owner_after = {**owner, "cards": card_rules.with_card(owner.get("cards"), number, after["state"])}
+        after = cards.plan_block(card, body.blocked, at)
+        owner_after: ProfileRecord = {
+            **owner,
+            "cards": cards.with_card(owner.get("cards"), number, after["state"]),
+        }
         entry = customer_repo.AuditEntry(
-            "card_blocked" if body.blocked else "card_unblocked",
+            AuditKind.CARD_BLOCKED if body.blocked else AuditKind.CARD_UNBLOCKED,
             principal.as_actor_record(),
             owner["program_status"],
             owner["program_status"],
@@ -245,10 +242,10 @@ def patch_card(principal: Principal, number: str, body: CardPatch) -> Card:
 # --- attach and replace --------------------------------------------------------------
 
 
-def holder(principal: Principal, customer_id: str) -> dict[str, Any]:
+def holder(principal: Principal, customer_id: str) -> ProfileRecord:
     principal.require_self_or(customer_id, BACK_OFFICE)
     target = customer_repo.require_profile(principal.business_id, customer_id)
-    card_rules.require_holder(target)
+    cards.require_holder(target)
     return target
 
 
@@ -257,10 +254,10 @@ def attach_card(principal: Principal, customer_id: str, body: CardAttach) -> Cus
         target = holder(principal, customer_id)
         bindable = load_bindable(principal.business_id, body.card_number)
         at = now_iso()
-        binding = card_rules.plan_binding(bindable.card, bindable.owner, target, at)
+        binding = cards.plan_binding(bindable.card, bindable.owner, target, at)
         tx = Transaction()
         entry = customer_repo.AuditEntry(
-            "card_attached",
+            AuditKind.CARD_ATTACHED,
             principal.as_actor_record(),
             target["program_status"],
             target["program_status"],
@@ -283,15 +280,16 @@ def replace_card(principal: Principal, customer_id: str, number: str, body: Card
         if old is None:
             raise NotFound("card not found", {"card_number": number})
         at = now_iso()
-        retired = card_rules.plan_retirement(old, customer_id, body.new_card_number, at)
+        retired = cards.plan_retirement(old, customer_id, body.new_card_number, at)
         bindable = load_bindable(principal.business_id, body.new_card_number, "new_card_number")
-        without_old = {**target, "cards": card_rules.with_card(target.get("cards"), number, retired["state"])}
-        binding = card_rules.plan_binding(
-            {**bindable.card, "replaces": number}, bindable.owner, without_old, at
-        )
+        without_old: ProfileRecord = {
+            **target,
+            "cards": cards.with_card(target.get("cards"), number, retired["state"]),
+        }
+        binding = cards.plan_binding({**bindable.card, "replaces": number}, bindable.owner, without_old, at)
         tx = Transaction()
         entry = customer_repo.AuditEntry(
-            "card_replaced",
+            AuditKind.CARD_REPLACED,
             principal.as_actor_record(),
             target["program_status"],
             target["program_status"],

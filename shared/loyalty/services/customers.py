@@ -1,49 +1,50 @@
-"""Customer use cases: create, read, search, edit, history."""
+"""Customer use cases: create, read, search, edit, history (docs/design.md#http-api)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
-from loyalty import keys, statuses
-from loyalty.auth import BACK_OFFICE, Principal, Role
-from loyalty.clock import new_id
-from loyalty.errors import BadRequest, Conflict, NotFound, VersionConflict
-from loyalty.lifecycle import Event, ProgramStatus, apply
-from loyalty.models import AuditEvent, CardRef, Customer, CustomerCreate, CustomerPatch, Page
-from loyalty.normalize import normalize_email, normalize_name
+from loyalty.domain import ranked_statuses
+from loyalty.domain.clock import new_id
+from loyalty.domain.errors import BadRequest, Conflict, NotFound, VersionConflict
+from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, apply, eligibility
+from loyalty.domain.normalize import normalize_email, normalize_name
+from loyalty.domain.principal import BACK_OFFICE, Principal, Role
+from loyalty.domain.records import CatalogRecord, ProfileRecord, updated
 from loyalty.repository import customers as repo
-from loyalty.repository.base import batch_get
 from loyalty.repository.program_status import resolve_deferred
-from loyalty.repository.statuses import get_catalog
-from loyalty.services.status_rules import apply_rules
+from loyalty.repository.ranked_statuses import get_catalog
+from loyalty.schemas.common import Page
+from loyalty.schemas.customers import AuditEvent, CardRef, Customer, CustomerCreate, CustomerPatch, StatusRef
+from loyalty.services.ranked_statuses.rules import apply_rules
 
 MAX_PAGE = 100
 
 
 def to_customer(
-    profile: dict[str, Any], principal: Principal | None, catalog: dict[str, Any] | None = None
+    profile: ProfileRecord, principal: Principal | None, catalog: CatalogRecord | None = None
 ) -> Customer:
     """The API view of a stored profile; statuses resolved against the catalog by rank."""
-    assigned: dict[str, Any] = profile.get("statuses") or {}
+    assigned = profile.get("statuses") or {}
     if assigned and catalog is None:
         catalog = get_catalog(profile["business_id"])
     customer_view = principal is not None and principal.role is Role.CUSTOMER
-    refs = statuses.ranked(
-        assigned, (catalog or {}).get("definitions", {}), customer_facing_only=customer_view
-    )
-    data = repo.strip_keys(profile)
-    data["statuses"] = refs
-    data["best_status"] = statuses.best(refs)
+    definitions = catalog["definitions"] if catalog else {}
+    refs = ranked_statuses.ranked(assigned, definitions, customer_facing_only=customer_view)
+    data: dict[str, Any] = {k: v for k, v in profile.items() if k in Customer.model_fields}
+    data["statuses"] = [StatusRef.model_validate(r) for r in refs]
+    data["best_status"] = ranked_statuses.best(refs)
     data["cards"] = [CardRef(number=c["number"], state=c["state"]) for c in profile.get("cards") or []]
-    return Customer.model_validate({k: v for k, v in data.items() if k in Customer.model_fields})
+    return Customer.model_validate(data)
 
 
 def _page_limit(limit: int | None) -> int:
     return max(1, min(limit or 50, MAX_PAGE))
 
 
-def new_profile(business_id: str, fields: dict[str, Any], status: ProgramStatus) -> dict[str, Any]:
-    return {
+def new_profile(business_id: str, fields: Mapping[str, Any], status: ProgramStatus) -> ProfileRecord:
+    profile = {
         "business_id": business_id,
         "customer_id": new_id(),
         "program_status": status.value,
@@ -55,23 +56,24 @@ def new_profile(business_id: str, fields: dict[str, Any], status: ProgramStatus)
         "invitation_count": 0,
         **{k: v for k, v in fields.items() if v is not None},
     }
+    return cast(ProfileRecord, profile)
 
 
 def create_customer(principal: Principal, body: CustomerCreate) -> Customer:
     principal.require(BACK_OFFICE)
-    status = apply(Event.IMPORT, None, principal.actor)
+    status = apply(LifecycleEvent.IMPORT, None, principal.actor)
     profile = new_profile(principal.business_id, body.model_dump(exclude_none=True), status)
     stored = repo.commit(
         repo.Write(
             after=profile,
-            entry=repo.AuditEntry(Event.IMPORT.value, principal.as_actor_record(), None, status.value),
+            entry=repo.AuditEntry(AuditKind.IMPORT, principal.as_actor_record(), None, status.value),
             check_suppression=True,
         )
     )
-    return to_customer(stored, principal, {"definitions": {}})
+    return to_customer(stored, principal)
 
 
-def visible_profile(principal: Principal, customer_id: str, consistent: bool = False) -> dict[str, Any]:
+def visible_profile(principal: Principal, customer_id: str, consistent: bool = False) -> ProfileRecord:
     principal.require_self_or(customer_id, BACK_OFFICE)
     profile = repo.get_profile(principal.business_id, customer_id, consistent=consistent)
     if profile is None:
@@ -113,15 +115,12 @@ def search_customers(
         return Page[Customer](items=[to_customer(profile, principal)] if profile else [], next_cursor=None)
     if status_code:
         if status_code not in get_catalog(bid)["definitions"]:
-            # An unknown code is refused, never answered with an empty list (DESIGN.md).
+            # An unknown code is refused, never answered with an empty list (docs/design.md#ranked-statuses).
             raise NotFound(f"status {status_code} is not defined", {"field": "status_code"})
-        page = repo.list_status_holders(bid, status_code, size, cursor)
-        profiles = {
-            p["customer_id"]: p
-            for p in batch_get([keys.customer_key(bid, i["customer_id"]) for i in page.items])
-        }
-        ordered = [profiles[i["customer_id"]] for i in page.items if i["customer_id"] in profiles]
-        return _page(ordered, page.next_cursor, principal)
+        holders = repo.list_status_holders(bid, status_code, size, cursor)
+        profiles = repo.get_profiles(bid, [i["customer_id"] for i in holders.items], consistent=False)
+        ordered = [profiles[i["customer_id"]] for i in holders.items if i["customer_id"] in profiles]
+        return _page(ordered, holders.next_cursor, principal)
     if status:
         page = repo.list_by_program_status(bid, status.value, size, cursor)
     else:
@@ -129,17 +128,17 @@ def search_customers(
     return _page(page.items, page.next_cursor, principal)
 
 
-def _page(profiles: list[dict[str, Any]], next_cursor: str | None, principal: Principal) -> Page[Customer]:
+def _page(profiles: list[ProfileRecord], next_cursor: str | None, principal: Principal) -> Page[Customer]:
     catalog = None
     if any(p.get("statuses") for p in profiles):
         catalog = get_catalog(principal.business_id)
-    items = [to_customer(p, principal, catalog or {"definitions": {}}) for p in profiles]
+    items = [to_customer(p, principal, catalog) for p in profiles]
     return Page[Customer](items=items, next_cursor=next_cursor)
 
 
-def apply_patch(profile: dict[str, Any], body: CustomerPatch) -> tuple[dict[str, Any], list[str]]:
+def apply_patch(profile: ProfileRecord, body: CustomerPatch) -> tuple[ProfileRecord, list[str]]:
     """New profile fields from a patch; returns (after, names of changed fields)."""
-    after = dict(profile)
+    after: dict[str, Any] = dict(profile)
     changed: list[str] = []
     for name in body.model_fields_set - {"expected_version", "attributes"}:
         value = getattr(body, name)
@@ -158,13 +157,7 @@ def apply_patch(profile: dict[str, Any], body: CustomerPatch) -> tuple[dict[str,
         if attributes != (profile.get("attributes") or {}):
             after["attributes"] = attributes
             changed.append("attributes")
-    return after, sorted(changed)
-
-
-EDITABLE = frozenset(s.value for s in ProgramStatus) - {
-    ProgramStatus.EXCLUDED.value,
-    ProgramStatus.MERGED.value,
-}
+    return updated(profile, after), sorted(changed)
 
 
 def patch_customer(principal: Principal, customer_id: str, body: CustomerPatch) -> Customer:
@@ -177,7 +170,7 @@ def patch_customer(principal: Principal, customer_id: str, body: CustomerPatch) 
                 "the customer changed since it was read; reload and retry",
                 {"customer_id": customer_id, "current_version": profile["version"]},
             )
-        if profile["program_status"] not in EDITABLE:
+        if not eligibility(profile["program_status"]).editable:
             raise Conflict(
                 f"a {profile['program_status']} customer cannot be edited",
                 {"program_status": profile["program_status"]},
@@ -192,7 +185,7 @@ def patch_customer(principal: Principal, customer_id: str, body: CustomerPatch) 
         if rules:
             details.update(statuses_added=rules.added, statuses_removed=rules.removed)
         entry = repo.AuditEntry(
-            "update",
+            AuditKind.UPDATE,
             principal.as_actor_record(),
             profile["program_status"],
             profile["program_status"],

@@ -1,4 +1,5 @@
-"""Invitation use cases: settings, staff invites, the scheduled run, accept and decline.
+"""Invitation use cases (docs/design.md#invitations): settings, staff invites, the scheduled run,
+accept and decline.
 
 Exactly once per customer and run: the customer is claimed by committing the transition
 (profile under its version condition, the token item, the audit event: one transaction)
@@ -12,20 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel
-
-from loyalty import mail
-from loyalty.auth import ADMINS, BACK_OFFICE, Principal
-from loyalty.clock import iso, now
+from loyalty.adapters import mail
 from loyalty.config import settings as env
-from loyalty.errors import Conflict, DomainError, NotFound, VersionConflict
-from loyalty.invitation_rules import (
+from loyalty.domain.clock import iso, now
+from loyalty.domain.errors import Conflict, DomainError, NotFound, VersionConflict
+from loyalty.domain.invitations import (
     TOKEN_LIFETIME,
-    InvitationSettings,
-    InvitationSettingsView,
-    RunReport,
     SendPlan,
     new_token,
     plan_send,
@@ -33,29 +27,35 @@ from loyalty.invitation_rules import (
     token_hash,
     token_problem,
 )
-from loyalty.lifecycle import Actor, Event, ProgramStatus, apply
-from loyalty.models import Customer
+from loyalty.domain.lifecycle import Actor, AuditKind, LifecycleEvent, ProgramStatus, apply
+from loyalty.domain.principal import (
+    ADMINS,
+    BACK_OFFICE,
+    INVITEE_ACTOR,
+    MAILER_ACTOR,
+    SCHEDULER_ACTOR,
+    Principal,
+)
+from loyalty.domain.records import ActorRecord, ProfileRecord, updated
 from loyalty.observability import logger
 from loyalty.repository import customers as customers_repo
 from loyalty.repository import invitations as repo
 from loyalty.repository.base import Transaction, TransactionCancelled
+from loyalty.schemas.customers import Customer
+from loyalty.schemas.invitations import (
+    InvitationAnswer,
+    InvitationSettings,
+    InvitationSettingsView,
+    RunReport,
+)
 from loyalty.services.customers import to_customer
 
-SCHEDULER_ACTOR = {"sub": "invitation-run", "role": Actor.SCHEDULER.value}
-SYSTEM_ACTOR = {"sub": "invitation-mailer", "role": Actor.SYSTEM.value}
-INVITEE_ACTOR = {"sub": "invitation-token", "role": Actor.INVITEE.value}
 # Stop claiming new customers when the function has less than this left to finish one.
 SAFETY_SECONDS = 20.0
 
 
 class MailNotSent(Conflict):
     code = "mail_not_sent"
-
-
-class InvitationAnswer(BaseModel):
-    customer_id: str
-    program_status: ProgramStatus
-    program_name: str | None = None
 
 
 # --- settings -------------------------------------------------------------------------
@@ -99,19 +99,19 @@ def _message(plan: SendPlan, settings: InvitationSettings, token: str) -> tuple[
 
 
 def send_one(
-    profile: dict[str, Any],
+    profile: ProfileRecord,
     plan: SendPlan,
     settings: InvitationSettings,
-    actor: dict[str, str],
+    actor: ActorRecord,
     at: datetime,
-) -> dict[str, Any]:
+) -> ProfileRecord:
     """Claim (commit the transition), then e-mail; undo the claim when the e-mail fails.
 
     Raises VersionConflict when someone else changed or claimed the customer first, and
     MailNotSent when the mail service refused the message.
     """
     token, hashed = new_token()
-    after = {**customers_repo.strip_keys(profile), **plan.updates}
+    after = updated(customers_repo.strip_keys(profile), plan.updates)
     invited_at = str(after["invited_at"])
     token_record = repo.token_item(
         hashed,
@@ -122,7 +122,7 @@ def send_one(
         plan.kind,
     )
     entry = customers_repo.AuditEntry(
-        plan.event.value,
+        AuditKind(plan.event),
         actor,
         profile["program_status"],
         plan.target.value,
@@ -157,12 +157,12 @@ def send_one(
     return stored
 
 
-def _undo_claim(stored: dict[str, Any], before: dict[str, Any], hashed: str, code: str) -> None:
+def _undo_claim(stored: ProfileRecord, before: ProfileRecord, hashed: str, code: str) -> None:
     current = stored
     for _ in range(3):
         entry = customers_repo.AuditEntry(
-            "invite_not_sent",
-            SYSTEM_ACTOR,
+            AuditKind.INVITE_NOT_SENT,
+            MAILER_ACTOR,
             current["program_status"],
             before["program_status"],
             details={"mail_error": code},
@@ -224,7 +224,7 @@ def run(time_left: Callable[[], float] | None = None) -> RunReport:
     return report
 
 
-def _run_one(profile: dict[str, Any], settings: InvitationSettings, at: datetime, report: RunReport) -> None:
+def _run_one(profile: ProfileRecord, settings: InvitationSettings, at: datetime, report: RunReport) -> None:
     pending = profile.get("program_status") == ProgramStatus.PENDING.value
     if pending and int(profile.get("reminders_sent") or 0) >= settings.max_reminders:
         # Settings lowered max_reminders since this reminder was scheduled.
@@ -241,16 +241,16 @@ def _run_one(profile: dict[str, Any], settings: InvitationSettings, at: datetime
         logger.info("customer skipped", extra={"customer_id": profile["customer_id"], "reason": skipped.code})
         report.skipped += 1
         return
-    if plan.event is Event.REMIND:
+    if plan.event is LifecycleEvent.REMIND:
         report.reminded += 1
     else:
         report.invited += 1
 
 
-def _stop_reminders(profile: dict[str, Any], report: RunReport) -> None:
-    after = {**customers_repo.strip_keys(profile), "invite_due_at": None}
+def _stop_reminders(profile: ProfileRecord, report: RunReport) -> None:
+    after: ProfileRecord = {**customers_repo.strip_keys(profile), "invite_due_at": None}
     entry = customers_repo.AuditEntry(
-        "reminders_stopped",
+        AuditKind.REMINDERS_STOPPED,
         SCHEDULER_ACTOR,
         profile["program_status"],
         profile["program_status"],
@@ -266,7 +266,7 @@ def _stop_reminders(profile: dict[str, Any], report: RunReport) -> None:
 # --- the invitee answers ----------------------------------------------------------------
 
 
-def answer(token: str, event: Event) -> InvitationAnswer:
+def answer(token: str, event: LifecycleEvent) -> InvitationAnswer:
     """Accept or decline with the token from the e-mail; single use, in one transaction."""
     hashed = token_hash(token)
     for _ in range(3):
@@ -281,9 +281,13 @@ def answer(token: str, event: Event) -> InvitationAnswer:
             raise problem
         assert profile is not None
         target = apply(event, ProgramStatus(profile["program_status"]), Actor.INVITEE)
-        after = {**customers_repo.strip_keys(profile), "program_status": target.value, "invite_due_at": None}
+        after: ProfileRecord = {
+            **customers_repo.strip_keys(profile),
+            "program_status": target.value,
+            "invite_due_at": None,
+        }
         entry = customers_repo.AuditEntry(
-            event.value, INVITEE_ACTOR, profile["program_status"], target.value, details={"via": "token"}
+            AuditKind(event), INVITEE_ACTOR, profile["program_status"], target.value, details={"via": "token"}
         )
         tx = Transaction()
         customers_repo.stage(

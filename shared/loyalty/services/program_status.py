@@ -1,4 +1,5 @@
-"""Program-status use cases: staff change, opt-out, exclusion with erasure (DESIGN.md lifecycle).
+"""Program-status use cases: staff change, opt-out, exclusion with erasure
+(docs/design.md#program-status-lifecycle).
 
 Concurrency: every change is conditioned on the version it applies to. With
 `expected_version` the change needs no read (one request): the condition names every
@@ -14,27 +15,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from loyalty import keys, lifecycle
-from loyalty.auth import BACK_OFFICE, STAFF_AND_ADMIN, Principal
-from loyalty.clock import now_iso
-from loyalty.errors import Conflict, IllegalTransition, NotFound, VersionConflict
-from loyalty.lifecycle import Actor, Event, ProgramStatus
-from loyalty.models import Customer, ProgramStatusChange
-from loyalty.program_status_models import ExclusionRequest, OptOutRequest, StatusChangeResult
+from loyalty.domain import erasure, lifecycle
+from loyalty.domain.clock import now_iso
+from loyalty.domain.errors import Conflict, IllegalTransition, NotFound, VersionConflict
+from loyalty.domain.lifecycle import Actor, AuditKind, LifecycleEvent, ProgramStatus
+from loyalty.domain.principal import BACK_OFFICE, STAFF_AND_ADMIN, Principal
+from loyalty.domain.records import ProfileRecord
 from loyalty.repository import customers as customers_repo
 from loyalty.repository import idempotency as idempotency_repo
+from loyalty.repository import keys
 from loyalty.repository import program_status as repo
+from loyalty.schemas.customers import Customer
+from loyalty.schemas.program_status import (
+    ExclusionRequest,
+    OptOutRequest,
+    ProgramStatusChange,
+    StatusChangeResult,
+)
 from loyalty.services.customers import to_customer
 
 MAX_ATTEMPTS = 5
 EXCLUSION_ROUTE = "POST /v1/customers/{customer_id}/exclusion"
 # A staff edit never sends a reminder (the invitation function does) and never excludes
 # (exclusion erases data and has its own route).
-STAFF_EDIT_EXCLUDES = frozenset({Event.REMIND, Event.EXCLUDE})
-OPT_OUT_EXCLUDES = frozenset(Event) - {Event.DISCONNECT}
+STAFF_EDIT_EXCLUDES = frozenset({LifecycleEvent.REMIND, LifecycleEvent.EXCLUDE})
+OPT_OUT_EXCLUDES = frozenset(LifecycleEvent) - {LifecycleEvent.DISCONNECT}
 
 
-def planned_events(target: ProgramStatus, actor: Actor, excluded: frozenset[Event]) -> dict[str, str]:
+def planned_events(
+    target: ProgramStatus, actor: Actor, excluded: frozenset[LifecycleEvent]
+) -> dict[str, str]:
     """Status -> event for every existing status `actor` may move to `target` from.
 
     Table order decides a status reached by two events, as lifecycle.event_for_target does.
@@ -54,11 +64,11 @@ def _change(
     target: ProgramStatus,
     reason: str | None,
     expected_version: int | None,
-    excluded: frozenset[Event],
+    excluded: frozenset[LifecycleEvent],
 ) -> StatusChangeResult:
     bid, actor = principal.business_id, principal.actor
     plans = planned_events(target, actor, excluded)
-    state: dict[str, Any] | None = None
+    state: ProfileRecord | None = None
     for attempt in range(MAX_ATTEMPTS):
         if attempt == 0 and expected_version is not None and plans:
             # No read: the condition names every status the planned events start from.
@@ -138,11 +148,6 @@ def opt_out(principal: Principal, customer_id: str, body: OptOutRequest | None) 
     )
 
 
-def _personal_values(profile: dict[str, Any]) -> list[str]:
-    fields = ("email", "phone", "first_name", "last_name", "external_id", "device_id")
-    return [str(profile[f]) for f in fields if profile.get(f)]
-
-
 def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequest | None) -> Customer:
     """Exclude at the customer's request: erase personal data, delete cards, keep hashes."""
     principal.require_self_or(customer_id, STAFF_AND_ADMIN)
@@ -159,32 +164,27 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
                 {"customer_id": customer_id, "current_version": profile["version"]},
             )
         current = ProgramStatus(profile["program_status"])
-        target = lifecycle.apply(Event.EXCLUDE, current, principal.actor)
-        personal = _personal_values(profile)
+        target = lifecycle.apply(LifecycleEvent.EXCLUDE, current, principal.actor)
+        personal = erasure.personal_values(profile)
         at = now_iso()
         details: dict[str, Any] = {
-            "erased_fields": repo.erased_fields(profile),
-            "suppressed": [k for k in repo.SUPPRESSED_IDENTIFIERS if profile.get(k)],
+            "erased_fields": erasure.erased_fields(customers_repo.strip_keys(profile)),
+            "suppressed": [k for k in erasure.SUPPRESSED_IDENTIFIERS if profile.get(k)],
             "cards_deleted": sum(1 for c in profile.get("cards") or [] if c.get("state") != "deleted"),
             "statuses_removed": sorted((profile.get("statuses") or {}).keys()),
         }
         exclusion = repo.Exclusion(
             profile=customers_repo.strip_keys(profile),
-            after=repo.erased_profile(customers_repo.strip_keys(profile), target.value),
+            after=erasure.erased_profile(customers_repo.strip_keys(profile), target.value),
             entry=customers_repo.AuditEntry(
-                Event.EXCLUDE.value,
+                AuditKind.EXCLUDE,
                 principal.as_actor_record(),
                 current.value,
                 target.value,
-                repo.scrub_text(body.reason, personal),
+                erasure.scrub_text(body.reason, personal),
                 details,
             ),
             assignment_skus=[i["SK"] for i in items if i["SK"].startswith(keys.status_assignment_sk(""))],
-            card_link_skus=[
-                i["SK"]
-                for i in items
-                if i["SK"].startswith(keys.card_link_sk("")) and i.get("state") not in (None, "deleted")
-            ],
             at=at,
         )
         # Before the commit: any event written after this scrub bumps the version, so the
@@ -198,5 +198,5 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
             continue
         # Stored Idempotency-Key answers may quote the person for up to 24 h: purge them too.
         idempotency_repo.purge_for_customer(bid, customer_id)
-        return to_customer(stored, principal, {"definitions": {}})
+        return to_customer(stored, principal)
     raise Conflict("the customer kept changing during exclusion; retry", {"customer_id": customer_id})

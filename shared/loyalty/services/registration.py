@@ -1,4 +1,5 @@
-"""Registration and anonymous sign-up (DESIGN.md `register`, `anonymous sign-up`).
+"""Registration and anonymous sign-up (docs/design.md#program-status-lifecycle: `register`,
+`anonymous_signup`).
 
 Registration makes one profile `active`: the caller's own (customer role), a named
 anonymous or imported one, the one that already holds the e-mail, or a new one. With a
@@ -8,30 +9,41 @@ merge and lifting a suppression, is one TransactWriteItems.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from loyalty import card_rules, keys
-from loyalty.auth import Principal, Role
-from loyalty.clock import new_id, now_iso
-from loyalty.errors import Duplicate, NotFound
-from loyalty.lifecycle import Event, ProgramStatus, apply, sources_of
-from loyalty.models import Customer
-from loyalty.registration_models import AnonymousSignup, Registration
+from loyalty.domain import cards
+from loyalty.domain.clock import new_id, now_iso
+from loyalty.domain.errors import Duplicate, NotFound
+from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, apply, sources_of
+from loyalty.domain.principal import Principal, Role
+from loyalty.domain.records import CardRecord, ProfileRecord, updated
 from loyalty.repository import cards as card_repo
 from loyalty.repository import customers as customer_repo
+from loyalty.repository import keys
 from loyalty.repository.base import Transaction
+from loyalty.schemas.customers import Customer
+from loyalty.schemas.registration import AnonymousSignup, Registration
 from loyalty.services.cards import binding_details, commit, load_bindable, retrying, stage_merge
 from loyalty.services.customers import new_profile, to_customer
-from loyalty.suppression import identifier_hash
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The registered customer, and whether registration created the profile."""
+
+    customer: Customer
+    created: bool
+
 
 _PERSONAL = ("email", "phone", "first_name", "last_name", "external_id", "marketing_consent")
 
 
 def _registrable(status: str) -> bool:
-    return ProgramStatus(status) in sources_of(Event.REGISTER)
+    return ProgramStatus(status) in sources_of(LifecycleEvent.REGISTER)
 
 
-def _resolve(principal: Principal, body: Registration) -> dict[str, Any] | None:
+def _resolve(principal: Principal, body: Registration) -> ProfileRecord | None:
     """The existing profile this registration activates, or None to create one."""
     bid = principal.business_id
     wanted = body.customer_id
@@ -59,26 +71,28 @@ def _resolve(principal: Principal, body: Registration) -> dict[str, Any] | None:
     return None
 
 
-def _lift_suppression(profile: dict[str, Any]) -> Any:
+def _lift_suppression(profile: ProfileRecord) -> Any:
     """Registering is the person's own request to come back: drop their suppression items."""
     bid = profile["business_id"]
-    hashes = [
-        identifier_hash(bid, kind, profile[kind]) for kind in customer_repo.IDENTIFIERS if profile.get(kind)
+    suppressions = [
+        keys.suppression_key_of(bid, kind, profile[kind])
+        for kind in customer_repo.IDENTIFIERS
+        if profile.get(kind)
     ]
 
     def extra(tx: Transaction) -> None:
-        for digest in hashes:
-            tx.delete(keys.suppression_key(bid, digest))
+        for key in suppressions:
+            tx.delete(key)
 
     return extra
 
 
-def register(principal: Principal, body: Registration) -> tuple[Customer, int]:
-    def attempt() -> tuple[Customer, int]:
+def register(principal: Principal, body: Registration) -> Registered:
+    def attempt() -> Registered:
         bid = principal.business_id
         before = _resolve(principal, body)
         current = ProgramStatus(before["program_status"]) if before else None
-        status = apply(Event.REGISTER, current, principal.actor)
+        status = apply(LifecycleEvent.REGISTER, current, principal.actor)
         at = now_iso()
         fields = {k: v for k, v in body.model_dump(include=set(_PERSONAL)).items() if v is not None}
         if before is None:
@@ -86,10 +100,10 @@ def register(principal: Principal, body: Registration) -> tuple[Customer, int]:
             if principal.role is Role.CUSTOMER:
                 after["customer_id"] = principal.sub
         else:
-            after = {**before, **fields, "program_status": status.value}
+            after = updated(before, {**fields, "program_status": status.value})
         after["registered_at"] = at
         if body.terms_version:
-            after.update(terms_version=body.terms_version, terms_accepted_at=at)
+            after["terms_version"], after["terms_accepted_at"] = body.terms_version, at
         details: dict[str, Any] = {"fields": sorted(fields)}
         if body.terms_version:
             details["terms_version"] = body.terms_version
@@ -98,13 +112,13 @@ def register(principal: Principal, body: Registration) -> tuple[Customer, int]:
         if body.card_number:
             bindable = load_bindable(bid, body.card_number)
             if bindable.card["customer_id"] != after["customer_id"]:  # not already theirs
-                binding = card_rules.plan_binding(bindable.card, bindable.owner, after, at)
+                binding = cards.plan_binding(bindable.card, bindable.owner, after, at)
                 after = binding.target
                 details.update(binding_details(binding))
 
         tx = Transaction()
         entry = customer_repo.AuditEntry(
-            Event.REGISTER.value,
+            AuditKind.REGISTER,
             principal.as_actor_record(),
             current.value if current else None,
             status.value,
@@ -116,13 +130,13 @@ def register(principal: Principal, body: Registration) -> tuple[Customer, int]:
         if bindable is not None and binding is not None:
             race = stage_merge(tx, principal, bindable, binding, at).indexes
         commit(tx, after["customer_id"], race)
-        return to_customer(stored, principal), 201 if before is None else 200
+        return Registered(to_customer(stored, principal), created=before is None)
 
     return retrying(attempt)
 
 
 def anonymous_signup(principal: Principal, body: AnonymousSignup) -> Customer:
-    status = apply(Event.ANONYMOUS_SIGNUP, None, principal.actor)
+    status = apply(LifecycleEvent.ANONYMOUS_SIGNUP, None, principal.actor)
     bid = principal.business_id
     # The app's token names the customer; a service signing up devices gets fresh ids.
     customer_id = principal.sub if principal.role is Role.CUSTOMER else new_id()
@@ -132,10 +146,10 @@ def anonymous_signup(principal: Principal, body: AnonymousSignup) -> Customer:
     fields = body.model_dump(exclude_none=True, exclude={"virtual_card"})
     profile = new_profile(bid, fields, status)
     profile["customer_id"] = customer_id
-    card: dict[str, Any] | None = None
+    card: CardRecord | None = None
     if body.virtual_card:
         # Always allowed: a virtual card is bound to its anonymous holder from the start.
-        number = card_rules.virtual_card_number()
+        number = cards.virtual_card_number()
         card = {
             "business_id": bid,
             "number": number,
@@ -152,7 +166,7 @@ def anonymous_signup(principal: Principal, body: AnonymousSignup) -> Customer:
             card_repo.stage(tx, card, None)
 
     entry = customer_repo.AuditEntry(
-        Event.ANONYMOUS_SIGNUP.value,
+        AuditKind.ANONYMOUS_SIGNUP,
         principal.as_actor_record(),
         None,
         status.value,
@@ -167,4 +181,4 @@ def anonymous_signup(principal: Principal, body: AnonymousSignup) -> Customer:
             identifiers=(*customer_repo.IDENTIFIERS, "device_id"),
         )
     )
-    return to_customer(stored, principal, {"definitions": {}})
+    return to_customer(stored, principal)

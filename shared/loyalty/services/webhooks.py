@@ -1,62 +1,20 @@
-"""Webhook subscriptions and their delivery log (DESIGN.md `/v1/webhooks`)."""
+"""Webhook subscriptions and their delivery log (docs/design.md#webhooks)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
-
-from loyalty.auth import ADMINS, Principal
-from loyalty.clock import new_id, now_iso
 from loyalty.config import settings
-from loyalty.models import Page, RequestModel
+from loyalty.domain.clock import new_id, now_iso
+from loyalty.domain.principal import ADMINS, Principal
+from loyalty.domain.webhooks.signing import new_secret
+from loyalty.domain.webhooks.targets import check_target
 from loyalty.repository import webhooks as repo
+from loyalty.schemas.common import Page
+from loyalty.schemas.webhooks import DeliveryAttempt, Webhook, WebhookCreate
 from loyalty.services import webhook_dispatch
-from loyalty.webhook_events import EVENT_TYPES
-from loyalty.webhook_signing import new_secret
-from loyalty.webhook_targets import check_target
 
 MAX_PAGE = 100
-
-
-def _known_event(value: str) -> str:
-    if value != "*" and value not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {value!r}; known: *, {', '.join(EVENT_TYPES)}")
-    return value
-
-
-EventType = Annotated[str, AfterValidator(_known_event)]
-ActorRef = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-class WebhookCreate(RequestModel):
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2048)]
-    events: Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES) + 1)]
-    # Subs (or `role:<role>`) whose own changes this subscriber does not want back.
-    ignore_actors: Annotated[list[ActorRef], Field(max_length=20)] = Field(default_factory=list)
-
-
-class Webhook(BaseModel):
-    webhook_id: str
-    url: str
-    events: list[str]
-    ignore_actors: list[str] = Field(default_factory=list)
-    created_at: str
-    secret: str | None = None  # only in the answer to the create
-
-
-class DeliveryAttempt(BaseModel):
-    delivery_id: str
-    webhook_id: str
-    event_id: str
-    type: str
-    attempt: int
-    state: str
-    status_code: int | None = None
-    latency_ms: int | None = None
-    error: str | None = None
-    sent_at: str
-    replay_of: str | None = None
 
 
 def _limit(limit: int | None) -> int:

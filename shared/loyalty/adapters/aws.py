@@ -1,0 +1,52 @@
+"""The process's AWS clients, made once each and shared by every caller.
+
+`reset()` drops them all: the local stack, the test harness and the benchmarks call it when
+the endpoint or the mock changes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=1)
+def dynamodb() -> Any:
+    import boto3  # deferred: only code paths that touch AWS pay for it
+    from botocore.config import Config
+
+    # Standard retry mode retries throttling and transient errors with backoff. Requests are
+    # built only by this package and DynamoDB validates them again, so botocore's client-side
+    # pass over every parameter is skipped (a sixth of a batch write's CPU; webhook logs write
+    # hundreds of items per stream batch).
+    config = Config(retries={"mode": "standard", "max_attempts": 6}, parameter_validation=False)
+    return boto3.client("dynamodb", config=config)
+
+
+@lru_cache(maxsize=1)
+def sqs() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+@lru_cache(maxsize=1)
+def s3() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Path-style keeps presigned URLs usable against a loopback moto server.
+    return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
+@lru_cache(maxsize=1)
+def ses() -> Any:
+    import boto3
+
+    return boto3.client("ses")
+
+
+def reset() -> None:
+    for factory in (dynamodb, sqs, s3, ses):
+        factory.cache_clear()

@@ -1,0 +1,183 @@
+"""Every DynamoDB key of the single table is built here, and only here.
+
+Partitions are prefixed with the business id so a tenant can never read another's
+items by construction. GSIs are overloaded; see the README's key design table.
+"""
+
+from __future__ import annotations
+
+from loyalty.config import settings
+from loyalty.domain.suppression import identifier_hash
+from loyalty.domain.webhooks.events import CARD_SK, PROFILE_SK
+
+LOOKUP_SK = "LOOKUP"
+
+REPORT_SK = "REPORT"
+TOKEN_SK = "TOKEN"
+SUPPRESS_SK = "SUPPRESS"
+INVITATION_SETTINGS_SK = "SETTINGS#INVITATIONS"
+STATUS_CATALOG_SK = "STATUSDEFS"
+# `Z#` sorts history after everything else in a customer partition (profile, card links,
+# status assignments), so a partition read lists those first.
+EVENT_SK_PREFIX = "Z#EVT#"
+
+ENTITY_CUSTOMER = "customer"
+ENTITY_LOOKUP = "lookup"
+ENTITY_CARD = "card"
+ENTITY_STATUS_ASSIGNMENT = "status_assignment"
+ENTITY_STATUS_CATALOG = "status_catalog"
+ENTITY_STATUS_JOB = "status_job"
+ENTITY_EVENT = "audit_event"
+ENTITY_SUPPRESSION = "suppression"
+ENTITY_INVITATION_SETTINGS = "invitation_settings"
+ENTITY_INVITATION_TOKEN = "invitation_token"
+ENTITY_WEBHOOK = "webhook"
+ENTITY_DELIVERY = "webhook_delivery"
+
+
+def business_pk(business_id: str) -> str:
+    return f"B#{business_id}"
+
+
+def customer_pk(business_id: str, customer_id: str) -> str:
+    return f"B#{business_id}#C#{customer_id}"
+
+
+def customer_key(business_id: str, customer_id: str) -> dict[str, str]:
+    return {"PK": customer_pk(business_id, customer_id), "SK": PROFILE_SK}
+
+
+def event_sk(version: int) -> str:
+    # Zero-padded so the sort order is the order changes were applied.
+    return f"{EVENT_SK_PREFIX}{version:010d}"
+
+
+def event_key(business_id: str, customer_id: str, version: int) -> dict[str, str]:
+    return {"PK": customer_pk(business_id, customer_id), "SK": event_sk(version)}
+
+
+def status_assignment_sk(code: str) -> str:
+    return f"STATUS#{code}"
+
+
+# Uniqueness lookups: one item per identifier, written in the profile's transaction.
+_LOOKUP_PREFIX = {"email": "EMAIL", "phone": "PHONE", "external_id": "EXT", "device_id": "DEVICE"}
+
+
+def lookup_key(business_id: str, kind: str, value: str) -> dict[str, str]:
+    return {"PK": f"B#{business_id}#{_LOOKUP_PREFIX[kind]}#{value}", "SK": LOOKUP_SK}
+
+
+def card_key(business_id: str, number: str) -> dict[str, str]:
+    return {"PK": f"B#{business_id}#CARD#{number}", "SK": CARD_SK}
+
+
+def import_pk(business_id: str, import_id: str) -> str:
+    return f"B#{business_id}#IMPORT#{import_id}"
+
+
+def import_key(business_id: str, import_id: str) -> dict[str, str]:
+    return {"PK": import_pk(business_id, import_id), "SK": REPORT_SK}
+
+
+def import_row_sk(row: int) -> str:
+    return f"ROW#{row:09d}"
+
+
+ENTITY_IMPORT = "import"
+# One item per processed chunk of an import: the outcome of each of its rows.
+ENTITY_IMPORT_ROWS = "import_rows"
+IMPORT_ROW_SK_PREFIX = "ROW#"
+
+
+def invitation_token_key(token_hash: str) -> dict[str, str]:
+    return {"PK": f"INVTOKEN#{token_hash}", "SK": TOKEN_SK}
+
+
+def invitation_settings_key(business_id: str) -> dict[str, str]:
+    return {"PK": business_pk(business_id), "SK": INVITATION_SETTINGS_SK}
+
+
+def status_catalog_key(business_id: str) -> dict[str, str]:
+    return {"PK": business_pk(business_id), "SK": STATUS_CATALOG_SK}
+
+
+def status_job_key(business_id: str, job_id: str) -> dict[str, str]:
+    # Background status jobs (rule evaluation, re-rank, definition removal) and their progress.
+    return {"PK": business_pk(business_id), "SK": f"STATUSJOB#{job_id}"}
+
+
+def status_expiry_sk(expires_at: str, business_id: str, customer_id: str, code: str) -> str:
+    return f"{expires_at}#{business_id}#{customer_id}#{code}"
+
+
+def suppression_key(business_id: str, digest: str) -> dict[str, str]:
+    return {"PK": f"B#{business_id}#SUPPRESS#{digest}", "SK": SUPPRESS_SK}
+
+
+def suppression_key_of(business_id: str, kind: str, value: str) -> dict[str, str]:
+    """The suppression item of an identifier: keyed by its keyed hash, never the value."""
+    return suppression_key(business_id, identifier_hash(settings().suppression_key, business_id, kind, value))
+
+
+def webhook_key(business_id: str, webhook_id: str) -> dict[str, str]:
+    return {"PK": business_pk(business_id), "SK": f"WEBHOOK#{webhook_id}"}
+
+
+WEBHOOK_SK_PREFIX = "WEBHOOK#"
+DELIVERY_SK_PREFIX = "DELIVERY#"
+
+
+def webhook_delivery_pk(business_id: str, webhook_id: str) -> str:
+    return f"B#{business_id}#WEBHOOK#{webhook_id}"
+
+
+def webhook_delivery_key(business_id: str, webhook_id: str, sent_at: str, delivery_id: str) -> dict[str, str]:
+    return {"PK": webhook_delivery_pk(business_id, webhook_id), "SK": f"DELIVERY#{sent_at}#{delivery_id}"}
+
+
+# --- GSI1: customers by name, holders of a status label -------------------------------
+GSI1 = "GSI1"
+
+
+def name_index_pk(business_id: str) -> str:
+    return f"B#{business_id}#NAME"
+
+
+def name_index_sk(full_name: str, customer_id: str) -> str:
+    return f"{full_name}#{customer_id}"
+
+
+def status_holder_pk(business_id: str, code: str) -> str:
+    return f"B#{business_id}#SC#{code}"
+
+
+# --- GSI2: customers by program status (sparse), businesses with invitations on -------
+GSI2 = "GSI2"
+
+
+def program_status_pk(business_id: str, status: str) -> str:
+    return f"B#{business_id}#PS#{status}"
+
+
+def program_status_sk(created_at: str, customer_id: str) -> str:
+    return f"{created_at}#{customer_id}"
+
+
+INVITATIONS_ENABLED_PK = "INVITATIONS#ENABLED"
+STATUS_EXPIRY_PK = "STATUS#EXPIRY"
+
+# --- GSI3: customers due an invitation or a reminder (sparse) --------------------------
+GSI3 = "GSI3"
+
+
+def invite_due_pk(business_id: str) -> str:
+    return f"B#{business_id}#INVITE_DUE"
+
+
+def invite_due_sk(due_at: str, customer_id: str) -> str:
+    return f"{due_at}#{customer_id}"
+
+
+def idempotency_pk(name: str) -> str:
+    return f"IDEMPOTENCY#{name}"
