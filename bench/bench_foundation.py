@@ -43,9 +43,21 @@ spec.loader.exec_module(module)
 """
 
 
-def _measure(body: str) -> tuple[float, float]:
+def _function_environment() -> dict[Path, dict[str, str]]:
+    """Each function folder's environment from template.yaml (the modules check it at import)."""
+    from local import template as tpl
+    from local.resources import LOCAL_PARAMETERS
+
+    return {
+        spec.code_uri.resolve(): spec.environment
+        for spec in tpl.functions(tpl.load(), dict(LOCAL_PARAMETERS))
+    }
+
+
+def _measure(body: str, function_env: dict[str, str] | None = None) -> tuple[float, float]:
     env = {
         **os.environ,
+        **(function_env or {}),
         "PYTHONPATH": str(ROOT / "shared"),
         "TABLE_NAME": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -73,10 +85,12 @@ def _measure(body: str) -> tuple[float, float]:
 def cold_start_figures() -> list[Figure]:
     figures: list[Figure] = []
     baselines: list[tuple[float, float]] = []
+    environments = _function_environment()
     for folder in sorted(p for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()):
         base_s, base_rss = _measure(_BASELINE)  # adjacent in time to the candidate
         baselines.append((base_s, base_rss))
-        seconds, rss = _measure(_MODULE.format(path=str(folder / "app.py"), extra=""))
+        env = environments.get(folder.resolve(), {})
+        seconds, rss = _measure(_MODULE.format(path=str(folder / "app.py"), extra=""), env)
         ratio = seconds / base_s
         name = f"cold init {folder.name}"
         figures.append(
@@ -87,9 +101,9 @@ def cold_start_figures() -> list[Figure]:
         figures.append(Figure(f"{name}: peak RSS", rss, "<= 80 MB", rss / 80, rss <= 80, " MB"))
         # Informational: the first request also creates the DynamoDB client the baseline creates.
         body = _MODULE.format(
-            path=str(folder / "app.py"), extra="from loyalty.repository.base import client\nclient()"
+            path=str(folder / "app.py"), extra="from loyalty.adapters import aws\naws.dynamodb()"
         )
-        seconds, rss = _measure(body)
+        seconds, rss = _measure(body, env)
         figures.append(
             Figure(
                 f"{name}: import + first client vs baseline",
