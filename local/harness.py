@@ -207,8 +207,12 @@ def served_aws(endpoint: str, prefix: str = "test") -> Iterator[Aws]:
         yield aws
 
 
-def claims(role: str = "staff", business: str = "biz-1", sub: str | None = None) -> dict[str, str]:
-    return {"sub": sub or f"{role}-user", "business_id": business, "role": role}
+def claims(
+    role: str = "staff", business: str = "biz-1", sub: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """What API Gateway's JWT authorizer puts in the event; `extra` adds claims such as
+    `email` and `email_verified` from the identity provider."""
+    return {"sub": sub or f"{role}-user", "business_id": business, "role": role, **extra}
 
 
 @dataclass
@@ -239,6 +243,7 @@ class Api:
         query: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         raw_body: str | None = None,
+        claims_extra: dict[str, Any] | None = None,
     ) -> ApiResponse:
         matched = self.aws.routes.match(method, path)
         assert matched and not isinstance(matched, str), f"no route for {method} {path}"
@@ -252,7 +257,7 @@ class Api:
             raw_body=raw_body,
             query={k: str(v) for k, v in (query or {}).items() if v is not None},
             headers=headers,
-            claims=claims(role, business, sub) if role and route.authorizer else None,
+            claims=claims(role, business, sub, **(claims_extra or {})) if role and route.authorizer else None,
         )
         result = invoke(spec, event)
         raw = result.get("body") or ""

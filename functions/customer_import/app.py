@@ -5,10 +5,9 @@ One function serves three event sources; it tells them apart by the event's shap
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import S3Event
@@ -16,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.api.auth import CurrentPrincipal
+from loyalty.api.params import ResourceId
 from loyalty.api.resolver import create_app
 from loyalty.config import ImportSettings, configure
 from loyalty.observability import logger, metrics
@@ -30,7 +30,6 @@ from loyalty.services.imports import json_imports, runs, uploads
 
 configure(ImportSettings)
 router = APIGatewayHttpRouter()
-ImportId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.post("/v1/imports")
@@ -50,7 +49,7 @@ def start_upload(principal: CurrentPrincipal, body: UploadRequest | None = None)
 
 
 @router.get("/v1/imports/<import_id>")
-def get_import(import_id: ImportId, principal: CurrentPrincipal) -> ImportReport:
+def get_import(import_id: ResourceId, principal: CurrentPrincipal) -> ImportReport:
     return runs.get_import(principal, import_id)
 
 

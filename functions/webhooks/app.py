@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.api.auth import CurrentPrincipal
-from loyalty.api.params import Cursor, Limit
+from loyalty.api.params import Cursor, Limit, ResourceId
 from loyalty.api.resolver import create_app
 from loyalty.config import WebhookSettings, configure
 from loyalty.observability import logger, metrics
@@ -20,8 +17,6 @@ from loyalty.services import webhooks
 
 configure(WebhookSettings)
 router = APIGatewayHttpRouter()
-WebhookId = Annotated[str, Path(min_length=1, max_length=64)]
-DeliveryId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.post("/v1/webhooks")
@@ -35,21 +30,21 @@ def list_webhooks(principal: CurrentPrincipal, limit: Limit = None, cursor: Curs
 
 
 @router.delete("/v1/webhooks/<webhook_id>")
-def delete_webhook(webhook_id: WebhookId, principal: CurrentPrincipal) -> tuple[None, int]:
+def delete_webhook(webhook_id: ResourceId, principal: CurrentPrincipal) -> tuple[None, int]:
     webhooks.delete_webhook(principal, webhook_id)
     return None, 204
 
 
 @router.get("/v1/webhooks/<webhook_id>/deliveries")
 def list_deliveries(
-    webhook_id: WebhookId, principal: CurrentPrincipal, limit: Limit = None, cursor: Cursor = None
+    webhook_id: ResourceId, principal: CurrentPrincipal, limit: Limit = None, cursor: Cursor = None
 ) -> Page[DeliveryAttempt]:
     return webhooks.list_deliveries(principal, webhook_id, limit, cursor)
 
 
 @router.post("/v1/webhooks/<webhook_id>/deliveries/<delivery_id>/replay")
 def replay_delivery(
-    webhook_id: WebhookId, delivery_id: DeliveryId, principal: CurrentPrincipal
+    webhook_id: ResourceId, delivery_id: ResourceId, principal: CurrentPrincipal
 ) -> DeliveryAttempt:
     return webhooks.replay_delivery(principal, webhook_id, delivery_id)
 

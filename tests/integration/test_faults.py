@@ -212,14 +212,18 @@ def test_a_json_import_throttled_mid_chunk_resumes_on_retry_without_loss_or_dupl
     monkeypatch.setattr(session, "CHUNK_ROWS", 10)
     body = {"customers": rows(30)}
     fault = faults.fail("TransactWriteItems", times=10**6, when=lambda raw: "user25@example.com" in raw)
-    # When the import is posted
-    first = api("POST", "/v1/imports", body, role="admin")
-    # Then it answers 429 (retry), with the first chunks checkpointed
+    # When the import is posted with an Idempotency-Key
+    key = {"idempotency-key": "nightly-2026-12-01"}
+    first = api("POST", "/v1/imports", body, role="admin", headers=key)
+    # Then it answers 429 (retry), with the first chunks checkpointed and the report not left running
     assert fault.injected > 0
     assert first.status == 429, first
-    # When the throttling ends and the client posts the same import again
+    imports = [i for i in table_items(aws) if i.get("entity") == "import"]
+    assert [(i["state"], i["rows_done"]) for i in imports] == [("failed", 20)]
+    assert "same Idempotency-Key" in imports[0]["message"]
+    # When the throttling ends and the client posts the same import again with the same key
     faults.heal()
-    report = api.ok("POST", "/v1/imports", body, role="admin")
+    report = api.ok("POST", "/v1/imports", body, role="admin", headers=key)
     # Then every row is imported exactly once and the report accounts for every row
     assert report["state"] == "completed" and report["total"] == 30 and report["failed"] == 0
     assert report["created"] + report["unchanged"] == 30

@@ -115,18 +115,59 @@ def test_json_import_creates_updates_dedupes_suppresses_and_reports_bad_rows(api
     assert "olga" not in json.dumps(old_history).lower()
 
 
-def test_json_re_post_changes_nothing_and_returns_the_same_report(api: Api, aws: Aws) -> None:
-    # Given a completed import
+def test_a_retry_with_the_same_key_replays_the_first_report_and_says_so(api: Api, aws: Aws) -> None:
+    # Given a completed import posted with an Idempotency-Key
     body = {"customers": [{"email": f"u{i}@example.com", "first_name": "U"} for i in range(1, 6)]}
-    first = api.ok("POST", "/v1/imports", body, role="admin")
+    key = {"idempotency-key": "sync-1"}
+    first = api("POST", "/v1/imports", body, role="admin", headers=key)
     before = table_items(aws)
-    # When the same body is posted again (a client retry)
-    second = api.ok("POST", "/v1/imports", body, role="admin")
-    # Then the report is the same and no item changed
-    assert second == first
+    # When the same body is posted again with the same key (a client retry)
+    second = api("POST", "/v1/imports", body, role="admin", headers=key)
+    # Then the report is the same, marked as a replay, and no item changed
+    assert second.body == first.body and first.status == second.status == 200
+    assert second.headers.get("Idempotency-Replayed") == "true"
+    assert "Idempotency-Replayed" not in first.headers
     assert table_items(aws) == before
     # And the report can be read back
-    assert api.ok("GET", f"/v1/imports/{first['import_id']}") == first
+    assert api.ok("GET", f"/v1/imports/{first.body['import_id']}") == first.body
+
+
+def test_without_a_key_each_post_is_a_new_import_that_sees_staff_edits(api: Api) -> None:
+    # Given a nightly sync posted once, then a customer edited by staff
+    body = {"customers": [{"email": "night@example.com", "first_name": "Nina"}]}
+    first = api.ok("POST", "/v1/imports", body, role="admin")
+    cid = api.ok("GET", "/v1/customers", query={"email": "night@example.com"})["items"][0]["customer_id"]
+    api.ok("PATCH", f"/v1/customers/{cid}", {"first_name": "Nora"})
+    # When the same file is posted again without a key
+    second = api.ok("POST", "/v1/imports", body, role="admin")
+    # Then it is a new import that runs again and puts the file's value back
+    assert second["import_id"] != first["import_id"]
+    assert (second["created"], second["updated"]) == (0, 1)
+    assert api.ok("GET", f"/v1/customers/{cid}")["first_name"] == "Nina"
+
+
+def test_two_admins_sharing_a_key_get_their_own_imports(api: Api) -> None:
+    # Given two admins of one business who happen to use the same Idempotency-Key
+    key = {"idempotency-key": "import-1"}
+    ann = api.ok(
+        "POST",
+        "/v1/imports",
+        {"customers": [{"email": "a1@example.com"}]},
+        role="admin",
+        sub="ann",
+        headers=key,
+    )
+    bob = api.ok(
+        "POST",
+        "/v1/imports",
+        {"customers": [{"email": "b1@example.com"}]},
+        role="admin",
+        sub="bob",
+        headers=key,
+    )
+    # Then each import ran (neither got the other's report)
+    assert ann["import_id"] != bob["import_id"]
+    assert (ann["created"], bob["created"]) == (1, 1)
 
 
 def test_dry_run_reports_without_writing(api: Api, aws: Aws) -> None:

@@ -51,6 +51,10 @@ def test_pack_numbers_creates_cards_with_new_virtual_owners_and_refuses_duplicat
     ]
     first = {c["number"]: c for c in report["cards"]}["1000001"]
     assert first["state"] == "issued"
+    # And each card comes with the secret to print on it, stored only as a keyed digest
+    secret = first.pop("secret")
+    assert secret.isdigit() and len(secret) == 8
+    assert secret not in str(table_items(api.aws))
     # And each card has its own `new` virtual owner listing it, with a pack_card audit event
     owner = api.ok("GET", f"/v1/customers/{first['customer_id']}")
     assert owner["program_status"] == "new"
@@ -59,6 +63,7 @@ def test_pack_numbers_creates_cards_with_new_virtual_owners_and_refuses_duplicat
     assert api.ok("GET", "/v1/cards/1000001") == {
         **first,
         "previous_state": None,
+        "blocked_by": None,
         "replaced_by": None,
         "replaces": None,
         "version": 1,
@@ -321,8 +326,17 @@ def test_registration_lifts_the_suppression_of_an_excluded_person(api: Api, aws:
     client.put_item(TableName=aws.table_name, Item={k: {"S": v} for k, v in key.items()})
     # And staff cannot re-create them
     assert api("POST", "/v1/customers", {"email": "gone@example.com"}).body["error"]["code"] == "suppressed"
-    # When the person registers themself
-    registered = register(api, {"email": "gone@example.com"}, role="customer", sub="back-again")
+    # And nobody can lift it by merely typing the address in the app
+    unproven = api(
+        "POST", "/v1/registrations", {"email": "gone@example.com"}, role="customer", sub="imposter"
+    )
+    assert (unproven.status, unproven.body["error"]["code"]) == (409, "suppressed")
+    assert "customer_id" not in unproven.body["error"]["details"]
+    # When the person registers themself, their identity provider vouching for the address
+    proof = {"email": "gone@example.com", "email_verified": True}
+    registered = register(
+        api, {"email": "gone@example.com"}, role="customer", sub="back-again", claims_extra=proof
+    )
     # Then they are active and the suppression is gone
     assert registered["program_status"] == "active"
     gone = client.get_item(TableName=aws.table_name, Key={k: {"S": v} for k, v in key.items()})
@@ -389,14 +403,18 @@ def test_two_registrations_racing_for_one_card_one_wins(aws: Aws, monkeypatch: p
 
 def test_attach_a_card_after_registration_and_hold_several(api: Api) -> None:
     # Given a registered customer with one card, and another packed card with a balance
-    pack(api, "3000001", "3000002")
+    secrets = {c["number"]: c["secret"] for c in pack(api, "3000001", "3000002")["cards"]}
     customer = register(api, {"email": "two@example.com", "card_number": "3000001"})
     cid = customer["customer_id"]
     virtual_id = api.ok("GET", "/v1/cards/3000002")["customer_id"]
     set_balance(api.aws, virtual_id, 7)
     # When the customer attaches the second card themself
     attached = api.ok(
-        "POST", f"/v1/customers/{cid}/cards", {"card_number": "3000002"}, role="customer", sub=cid
+        "POST",
+        f"/v1/customers/{cid}/cards",
+        {"card_number": "3000002", "card_secret": secrets["3000002"]},
+        role="customer",
+        sub=cid,
     )
     # Then they hold both cards, the balance moved and the virtual owner is merged
     assert attached["cards"] == [

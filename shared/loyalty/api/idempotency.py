@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from loyalty.api.auth import jwt_claims
 from loyalty.api.errors import error_response
 
+REPLAYED_HEADER = "Idempotency-Replayed"
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -90,9 +91,15 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMid
         IdempotencyValidationError,
     )
 
+    ran: list[bool] = []
+
+    def call() -> Response:
+        ran.append(True)
+        return next_middleware(app)
+
     try:
         runner = _idempotent_runner(request["business_id"])
-        stored = runner(request=request, call=lambda: next_middleware(app))
+        stored = runner(request=request, call=call)
     except _NotStored as failed:
         return failed.response
     except IdempotencyValidationError:
@@ -108,4 +115,6 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMid
         status_code=int(stored["status"]),
         content_type=stored.get("content_type") or "application/json",
         body=stored["body"],
+        # A replayed answer says so: the client sees it is the first answer, not a new one.
+        headers=None if ran else {REPLAYED_HEADER: "true"},
     )

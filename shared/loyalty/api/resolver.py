@@ -9,7 +9,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from loyalty.api.auth import jwt_claims
+from loyalty.api.auth import jwt_claims, principal_from_claims
+from loyalty.api.body import read_json
 from loyalty.api.errors import error_response, register_error_handlers
 from loyalty.api.idempotency import idempotency_middleware
 from loyalty.domain import errors
@@ -23,21 +24,14 @@ class LoyaltyResolver(APIGatewayHttpResolver):
     """
 
     def __init__(self, public_routes: frozenset[str] = frozenset()) -> None:
-        super().__init__(enable_validation=True)
+        super().__init__(enable_validation=True, json_body_deserializer=read_json)
         # Route keys as API Gateway writes them ("POST /v1/invitations/{token}/accept").
         self.public_routes = public_routes
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         route_key = str(event.get("routeKey", ""))
-        if route_key not in self.public_routes and jwt_claims(event) is None:
-            denied = error_response(401, errors.Unauthorized.code, "missing or invalid bearer token")
-            return {
-                "statusCode": 401,
-                "headers": {"Content-Type": "application/json"},
-                "body": denied.body,
-                "isBase64Encoded": False,
-            }
-        refused = _unreadable_body(event)
+        refused = None if route_key in self.public_routes else _unauthorized(event)
+        refused = refused or _unreadable_body(event)
         if refused is not None:
             return {
                 "statusCode": refused.status_code,
@@ -46,6 +40,16 @@ class LoyaltyResolver(APIGatewayHttpResolver):
                 "isBase64Encoded": False,
             }
         return super().resolve(event, context)
+
+
+def _unauthorized(event: Mapping[str, Any]) -> Response | None:
+    """401 before anything reads the claims (the idempotency store keys on them): missing, or
+    holding a business or subject that could not safely enter a key."""
+    try:
+        principal_from_claims(jwt_claims(event))
+    except errors.Unauthorized as refused:
+        return error_response(401, refused.code, refused.message, refused.details)
+    return None
 
 
 def _unreadable_body(event: Mapping[str, Any]) -> Response | None:

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from loyalty.domain.errors import Conflict, NotFound, field_error
+from loyalty.domain.errors import Conflict, Forbidden, NotFound, field_error
 from loyalty.domain.lifecycle import Actor, LifecycleEvent, ProgramStatus, apply, eligibility
 from loyalty.domain.records import CardEntry, CardRecord, ProfileRecord
 
@@ -78,6 +78,9 @@ MAX_BATCH = 10_000
 CARD_NUMBER_PATTERN = r"^[0-9A-Za-z]{4,32}$"  # printed on the card; a key segment too
 NUMBER_PATTERN = re.compile(CARD_NUMBER_PATTERN)
 # Virtual cards issued at app sign-up: a reserved prefix keeps them apart from packed ranges.
+# The secret printed with a packed card (a scratch field): a customer binds the card with it.
+SECRET_DIGITS = 8
+MAX_SECRET_FAILURES = 5
 VIRTUAL_PREFIX = "99"
 VIRTUAL_LENGTH = 16
 
@@ -107,6 +110,32 @@ def virtual_card_number() -> str:
     """A random Luhn-valid number in the virtual range (collisions are caught by the write)."""
     body = VIRTUAL_PREFIX + "".join(secrets.choice("0123456789") for _ in range(VIRTUAL_LENGTH - 3))
     return body + luhn_check_digit(body)
+
+
+def new_secret() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(SECRET_DIGITS))
+
+
+class CardSecretInvalid(Forbidden):
+    code = "card_secret_invalid"
+
+
+class CardLocked(Forbidden):
+    code = "card_locked"
+
+
+def check_secret(card: CardRecord, matches: bool | None, field: str = "card_secret") -> None:
+    """A customer binding `card`: `matches` is whether the secret they gave is the card's
+    (None: they gave none). Raises unless it is, and the card is not locked by failures."""
+    number = card["number"]
+    if int(card.get("secret_failures") or 0) >= MAX_SECRET_FAILURES:
+        raise CardLocked("too many wrong secrets for this card; ask at the counter", {"card_number": number})
+    if not card.get("secret_hash"):
+        raise CardSecretInvalid("this card can only be bound at the counter", {"card_number": number})
+    if matches is None:
+        raise CardSecretInvalid("give the secret printed with the card", {"field": field})
+    if not matches:
+        raise CardSecretInvalid("the card's secret does not match", {"field": field})
 
 
 def split_duplicates(numbers: list[str]) -> tuple[list[str], list[str]]:
@@ -205,14 +234,23 @@ def plan_retirement(old_card: CardRecord, customer_id: str, new_number: str, at:
     return {**old_card, "state": state.value, "replaced_by": new_number, "updated_at": at}
 
 
-def plan_block(card: CardRecord, blocked: bool, at: str) -> CardRecord:
-    """Block (remembering the state to restore) or unblock (restoring it)."""
+def plan_block(card: CardRecord, blocked: bool, at: str, by_customer: bool = False) -> CardRecord:
+    """Block (remembering the state to restore and who blocked) or unblock (restoring it).
+
+    A customer may block their own card (lost) and lift their own block, never a staff block.
+    """
     state = CardState(card["state"])
     after: CardRecord = {**card, "updated_at": at}
     if blocked:
         new_state, previous = block(state)
         after["state"], after["previous_state"] = new_state.value, previous.value
+        after["blocked_by"] = "customer" if by_customer else "staff"
     else:
+        if by_customer and state is CardState.BLOCKED and card.get("blocked_by") != "customer":
+            raise Forbidden(
+                "staff blocked this card; only staff can unblock it", {"card_number": card["number"]}
+            )
+        after.pop("blocked_by", None)
         previous_raw = card.get("previous_state")
         restored = unblock(state, CardState(previous_raw) if previous_raw else None)
         after["state"] = restored.value

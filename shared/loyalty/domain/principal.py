@@ -3,8 +3,8 @@ each use case requires. Built from JWT claims by loyalty.api.auth; no I/O here."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from loyalty.domain.errors import Forbidden, NotFound
@@ -30,6 +30,13 @@ class Principal:
     sub: str
     business_id: str
     role: Role
+    # Identifiers the identity provider verified the caller owns ({"email": ..., "phone": ...}):
+    # the proof a customer needs to claim an existing profile (docs/design.md#trust-and-identity).
+    verified: Mapping[str, str] = field(default_factory=dict)
+
+    def owns(self, kind: str, value: str | None) -> bool:
+        """Whether the caller proved they own this identifier (staff never need to)."""
+        return value is not None and self.verified.get(kind) == value
 
     @property
     def actor(self) -> Actor:

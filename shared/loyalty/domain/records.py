@@ -7,13 +7,14 @@ Values are plain JSON-like Python values (numbers come back as int or float).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypedDict, cast
 
 # Identifiers unique within a business (a lookup item each, written with the profile).
 IdentifierKind = Literal["email", "phone", "external_id", "device_id"]
 # The ones that name a person: matched by imports, suppressed after exclusion.
 PERSON_IDENTIFIERS: tuple[IdentifierKind, ...] = ("email", "phone", "external_id")
+Provenance = Literal["verified", "staff", "import", "self"]
 
 
 class ActorRecord(TypedDict):
@@ -73,6 +74,9 @@ class ProfileRecord(TypedDict, total=False):
     reminders_sent: int
     invite_due_at: str | None
     registered_at: str
+    # How each identifier became known: "verified" (the identity provider or an invitation
+    # proved it), "staff", "import" or "self" (declared by the customer without proof).
+    identifier_sources: dict[str, str]
     terms_version: str
     terms_accepted_at: str
 
@@ -95,6 +99,9 @@ class CardRecord(TypedDict, total=False):
     number: str
     state: str
     previous_state: str
+    blocked_by: str  # "customer" (lost, they may unblock) or "staff" (only staff may)
+    secret_hash: str  # keyed digest of the secret printed with a packed card
+    secret_failures: int  # wrong secrets tried; the card locks after a few
     customer_id: str
     issued_to: str  # the `new` virtual owner it was packed for
     virtual: bool
@@ -239,3 +246,21 @@ def updated(profile: ProfileRecord, changes: Mapping[str, Any]) -> ProfileRecord
     """A copy of `profile` with `changes` set: the one place fields are set by name, from
     values a schema already validated (a patch, an import row, an invitation's fields)."""
     return cast(ProfileRecord, {**profile, **changes})
+
+
+def with_sources(
+    after: ProfileRecord,
+    before: ProfileRecord | None,
+    source: Provenance | Callable[[str, str], Provenance],
+) -> ProfileRecord:
+    """`after` with the provenance of every identifier that is new or changed since `before`
+    (an unchanged identifier keeps how it was first learnt); a removed one loses its entry.
+    `source` is one provenance for all, or decides per (kind, value)."""
+    sources = dict(after.get("identifier_sources") or {})
+    for kind in PERSON_IDENTIFIERS:
+        value, old = after.get(kind), (before or {}).get(kind)
+        if not value:
+            sources.pop(kind, None)
+        elif value != old or kind not in sources:
+            sources[kind] = source if isinstance(source, str) else source(kind, value)
+    return {**after, "identifier_sources": sources}

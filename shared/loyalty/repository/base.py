@@ -10,6 +10,7 @@ import base64
 import binascii
 import decimal
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +22,7 @@ from botocore.exceptions import ClientError
 from loyalty.adapters import aws
 from loyalty.config import settings
 from loyalty.domain.errors import BadRequest, Conflict, Throttled, Unavailable, ValidationFailed
+from loyalty.domain.keyed import derive_key
 from loyalty.domain.webhooks.events import StreamChange
 
 
@@ -108,10 +110,12 @@ def stream_change(record: Mapping[str, Any]) -> StreamChange:
     )
 
 
-def record_key(record: Mapping[str, Any]) -> tuple[str, str]:
-    """(PK, SK) of a stream record, without reading its images."""
-    keys_ = (record.get("dynamodb") or {}).get("Keys") or {}
-    return str((keys_.get("PK") or {}).get("S") or ""), str((keys_.get("SK") or {}).get("S") or "")
+def record_business(record: Mapping[str, Any]) -> str | None:
+    """The `business_id` field of a stream record's image, read without deserialising the rest."""
+    ddb = record.get("dynamodb") or {}
+    image = ddb.get("NewImage") or ddb.get("OldImage") or {}
+    value = (image.get("business_id") or {}).get("S")
+    return value if isinstance(value, str) and value else None
 
 
 # --- errors --------------------------------------------------------------------------
@@ -316,7 +320,8 @@ def query(
     except ClientError as exc:
         raise translate(exc) from exc
     last = out.get("LastEvaluatedKey")
-    return QueryPage([deserialize(i) for i in out.get("Items", [])], encode_cursor(last) if last else None)
+    next_cursor = encode_cursor(last, partition) if last else None
+    return QueryPage([deserialize(i) for i in out.get("Items", [])], next_cursor)
 
 
 def query_prefix(
@@ -346,23 +351,34 @@ def query_all(key_condition: str, values: Mapping[str, Any], **kwargs: Any) -> I
         cursor = page.next_cursor
 
 
-def encode_cursor(last_key: Mapping[str, Any]) -> str:
+def _cursor_cipher() -> Any:
+    # Deferred: only paged requests pay for the cipher (cryptography's AES-GCM).
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(derive_key(settings().suppression_key, "cursor"))
+
+
+def encode_cursor(last_key: Mapping[str, Any], partition: str | None = None) -> str:
+    """An opaque cursor: the page's last key encrypted and authenticated (AES-GCM), bound to
+    the list it came from. A client sees no key, so no name or e-mail travels in a URL."""
     raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    nonce = os.urandom(12)
+    sealed = _cursor_cipher().encrypt(nonce, raw, (partition or "").encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, partition: str | None = None) -> dict[str, Any]:
+    """The key a cursor names; any cursor this service did not make for this list is a 400."""
+    from cryptography.exceptions import InvalidTag
+
+    refused = BadRequest("cursor is not valid; use next_cursor from a previous page", {"field": "cursor"})
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, dict) or not all(isinstance(v, dict) for v in key.values()):
-            raise ValueError("not a key")
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest(
-            "cursor is not valid; use next_cursor from a previous page", {"field": "cursor"}
-        ) from exc
-    if partition is not None:
-        values = {next(iter(v.values()), None) for v in key.values()}
-        if partition not in values:
-            raise BadRequest("cursor does not belong to this list", {"field": "cursor"})
+        blob = base64.urlsafe_b64decode(padded.encode())
+        raw = _cursor_cipher().decrypt(blob[:12], blob[12:], (partition or "").encode())
+        key = json.loads(raw)
+    except (ValueError, binascii.Error, InvalidTag) as exc:
+        raise refused from exc
+    if not isinstance(key, dict) or not all(isinstance(v, dict) for v in key.values()):
+        raise refused
     return key

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from loyalty.adapters import aws
+from loyalty.config import settings
+from loyalty.domain.keyed import keyed_digest, same_digest
 from loyalty.domain.records import CardRecord
 from loyalty.repository import customers as customer_repo
 from loyalty.repository import keys
@@ -20,6 +23,8 @@ from loyalty.repository.base import (
     TransactionCancelled,
     batch_get,
     get_item,
+    serialize,
+    table_name,
 )
 
 _INTERNAL = frozenset({"PK", "SK", "entity"})
@@ -47,6 +52,30 @@ def stage(tx: Transaction, after: CardRecord, before: CardRecord | None) -> int:
     if before is None:
         return tx.put(card_item(card), "attribute_not_exists(PK)")
     return tx.put(card_item(card), "#v = :v", names={"#v": "version"}, values={":v": before["version"]})
+
+
+def secret_digest(business_id: str, number: str, secret: str) -> str:
+    """The stored form of a card's printed secret: a keyed digest, never the secret."""
+    return keyed_digest(settings().suppression_key, "card-secret", business_id, number, secret)
+
+
+def secret_matches(card: CardRecord, secret: str) -> bool:
+    stored = card.get("secret_hash")
+    return bool(stored) and same_digest(
+        secret_digest(card["business_id"], card["number"], secret), str(stored)
+    )
+
+
+def record_secret_failure(card: CardRecord) -> None:
+    """Count a wrong secret on the card (no version bump: it changes nothing a binding reads
+    but the lock; the lock is checked before the secret)."""
+    aws.dynamodb().update_item(
+        TableName=table_name(),
+        Key=serialize(keys.card_key(card["business_id"], card["number"])),
+        UpdateExpression="ADD secret_failures :one",
+        ConditionExpression="attribute_exists(PK)",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
 
 
 def existing_numbers(business_id: str, numbers: Sequence[str]) -> set[str]:

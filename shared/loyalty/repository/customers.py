@@ -99,6 +99,8 @@ def lookup_item(profile: ProfileRecord, kind: IdentifierKind) -> dict[str, Any]:
         "entity": keys.ENTITY_LOOKUP,
         "kind": kind,
         "customer_id": profile["customer_id"],
+        # Provenance, read by imports: they never match an identifier a customer only declared.
+        "source": (profile.get("identifier_sources") or {}).get(kind),
     }
 
 
@@ -113,6 +115,9 @@ class Write:
     extra: Callable[[Transaction], None] | None = None
     check_suppression: bool = False
     identifiers: Iterable[IdentifierKind] = IDENTIFIERS
+    # Identifiers whose owner proved them (or staff vouched): their suppression is lifted,
+    # not checked. Only staff or the verified person may lift one (docs/design.md#trust-and-identity).
+    lifted: frozenset[str] = frozenset()
 
 
 def stage(tx: Transaction, write: Write, at: str | None = None) -> ProfileRecord:
@@ -144,7 +149,9 @@ def stage(tx: Transaction, write: Write, at: str | None = None) -> ProfileRecord
             )
         if new:
             tx.put(lookup_item(profile, kind), "attribute_not_exists(PK)")
-            if write.check_suppression:
+            if kind in write.lifted:
+                tx.delete(keys.suppression_key_of(bid, kind, new))
+            elif write.check_suppression:
                 tx.check(keys.suppression_key_of(bid, kind, new), "attribute_not_exists(PK)")
     tx.put(audit_item(profile, write.entry, at), "attribute_not_exists(PK)")
     if write.extra:

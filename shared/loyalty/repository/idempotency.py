@@ -6,21 +6,22 @@ purges the records that mention the customer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from loyalty.repository import keys
 from loyalty.repository.base import Transaction, query_all
 
 
-def purge_for_customer(business_id: str, customer_id: str) -> int:
-    """Delete this business's stored answers that mention `customer_id`; return how many."""
+def purge_for_customer(business_id: str, customer_id: str, identifiers: Iterable[str] = ()) -> int:
+    """Delete this business's stored answers that mention the customer's id or any of their
+    identifiers (an answer may quote an e-mail without the id); return how many."""
     pk = keys.idempotency_pk(f"http#{business_id}")
+    needles = list(dict.fromkeys([customer_id, *(v for v in identifiers if v and len(v) >= 3)]))
+    values: dict[str, Any] = {":pk": pk, **{f":v{i}": v for i, v in enumerate(needles)}}
+    mentions = " OR ".join(f"contains(#d, :v{i})" for i in range(len(needles)))
     found = list(
-        query_all(
-            "PK = :pk",
-            {":pk": pk, ":cid": customer_id},
-            filter_expression="contains(#d, :cid)",
-            names={"#d": "data"},
-            consistent=True,
-        )
+        query_all("PK = :pk", values, filter_expression=mentions, names={"#d": "data"}, consistent=True)
     )
     # Small transactions so one failure leaves the rest done; a repeat finds only what is left.
     for start in range(0, len(found), 25):

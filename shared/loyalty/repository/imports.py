@@ -8,7 +8,7 @@ move it twice. Row outcomes are stored one item per chunk, in the checkpoint's t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
@@ -98,19 +98,33 @@ def _update(
 
 
 _CLAIM_CONDITION = (
-    "#state IN (:pending, :running) AND (attribute_not_exists(#lease_until) OR #lease_until < :now)"
+    "#state IN (:pending, :running, :resumable)"
+    " AND (attribute_not_exists(#lease_until) OR #lease_until < :now)"
 )
 _FENCE_CONDITION = "#lease_owner = :owner AND #rows_done = :previous"
 
 
 def claim(
-    business_id: str, import_id: str, owner: str, lease_until: float, now: float, at: str
+    business_id: str,
+    import_id: str,
+    owner: str,
+    lease_until: float,
+    now: float,
+    at: str,
+    *,
+    resume_failed: bool = False,
 ) -> dict[str, Any] | None:
-    """Take the lease of a pending or running import; None when another run holds it or it ended."""
+    """Take the lease of a pending or running import (or an interrupted one, `resume_failed`);
+    None when another run holds it or it ended."""
     expression, names, values = _update(
         {"lease_owner": owner, "lease_until": lease_until, "updated_at": at, "state": "running"},
         condition=_CLAIM_CONDITION,
-        condition_values={":pending": "pending", ":running": "running", ":now": now},
+        condition_values={
+            ":pending": "pending",
+            ":running": "running",
+            ":resumable": "failed" if resume_failed else "running",
+            ":now": now,
+        },
     )
     try:
         out = aws.dynamodb().update_item(
@@ -199,6 +213,7 @@ def release(business_id: str, import_id: str, owner: str) -> None:
 class IdentifierState:
     owners: dict[Identifier, str]  # identifier -> customer id holding it
     suppressed: set[Identifier]
+    sources: dict[Identifier, str] = field(default_factory=dict)  # provenance of each owned one
 
 
 def read_identifiers(business_id: str, identifiers: Iterable[Identifier]) -> IdentifierState:
@@ -212,6 +227,8 @@ def read_identifiers(business_id: str, identifiers: Iterable[Identifier]) -> Ide
     for item in batch_get(request, consistent=True) if request else []:
         if item["SK"] == keys.LOOKUP_SK and item["PK"] in by_lookup:
             state.owners[by_lookup[item["PK"]]] = item["customer_id"]
+            if item.get("source"):
+                state.sources[by_lookup[item["PK"]]] = item["source"]
         elif item["SK"] == keys.SUPPRESS_SK and item["PK"] in by_hash:
             state.suppressed.add(by_hash[item["PK"]])
     return state

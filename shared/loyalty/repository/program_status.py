@@ -266,15 +266,18 @@ def commit_exclusion(exclusion: Exclusion) -> ProfileRecord:
     return stored
 
 
-def scrub_history_reasons(items: Iterable[dict[str, Any]], values: Iterable[str]) -> int:
-    """Replace free-text reasons in earlier audit events (among `items`) that quote the person."""
-    needles = list(values)
+def scrub_history_reasons(items: Iterable[dict[str, Any]]) -> int:
+    """Erase the free-text reason of every earlier audit event (among `items`); codes stay.
+
+    Every reason, not only those quoting a stored value: staff notes can name the person in
+    ways no match finds (a phone typed differently, a social handle).
+    """
     scrubbed = 0
     for event in items:
         if not event["SK"].startswith(keys.EVENT_SK_PREFIX):
             continue
         reason = event.get("reason")
-        if isinstance(reason, str) and erasure.quotes(reason, needles):
+        if isinstance(reason, str) and reason != erasure.ERASED_REASON:
             aws.dynamodb().update_item(
                 TableName=table_name(),
                 Key=serialize({"PK": event["PK"], "SK": event["SK"]}),

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from loyalty.domain.cards import MAX_BATCH, CardState
-from loyalty.schemas.common import CardNumber, RequestModel
+from loyalty.schemas.common import CardNumber, CardSecret, RequestModel
 
 
 class CardBatch(RequestModel):
@@ -38,10 +38,12 @@ class CardPatch(RequestModel):
 
 class CardAttach(RequestModel):
     card_number: CardNumber
+    card_secret: CardSecret | None = None  # required from a customer, not from staff
 
 
 class CardReplacement(RequestModel):
     new_card_number: CardNumber
+    new_card_secret: CardSecret | None = None  # required from a customer, not from staff
 
 
 class CardSummary(BaseModel):
@@ -52,8 +54,15 @@ class CardSummary(BaseModel):
     customer_id: str
 
 
+class PackedCard(CardSummary):
+    """A card as packing reports it: with the secret to print on it (shown only here)."""
+
+    secret: str
+
+
 class Card(CardSummary):
     previous_state: CardState | None = None
+    blocked_by: str | None = None
     replaced_by: str | None = None
     replaces: str | None = None
     version: int
@@ -71,5 +80,5 @@ class CardBatchReport(BaseModel):
     requested: int
     created: int
     failed: int
-    cards: list[CardSummary]
+    cards: list[PackedCard]
     errors: list[CardFailure]

@@ -29,7 +29,7 @@ from loyalty.domain.ranked_statuses import (
     STATUS_CODE_PATTERN,
     Entitlement,
 )
-from loyalty.schemas.common import Reason, RequestModel
+from loyalty.schemas.common import CustomerIdRef, Reason, RequestModel
 from loyalty.schemas.customers import StatusRef
 
 CODE_PATTERN = STATUS_CODE_PATTERN
@@ -174,9 +174,7 @@ class StatusAssign(RequestModel):
 
 class BulkAssignment(RequestModel):
     action: Literal["assign", "remove"]
-    customer_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=MAX_BULK
-    )
+    customer_ids: list[CustomerIdRef] = Field(default_factory=list, max_length=MAX_BULK)
     emails: list[Annotated[str, StringConstraints(max_length=254)]] = Field(
         default_factory=list, max_length=MAX_BULK
     )

@@ -6,7 +6,16 @@ from typing import Annotated
 
 from pydantic import StringConstraints, model_validator
 
-from loyalty.schemas.common import CardNumber, CustomerIdRef, Email, ExternalId, Name, Phone, RequestModel
+from loyalty.schemas.common import (
+    CardNumber,
+    CardSecret,
+    CustomerIdRef,
+    Email,
+    ExternalId,
+    Name,
+    Phone,
+    RequestModel,
+)
 
 DeviceId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 TermsVersion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -22,6 +31,9 @@ class Registration(RequestModel):
     customer_id: CustomerIdRef | None = None
     terms_version: TermsVersion | None = None
     marketing_consent: bool | None = None
+    card_secret: CardSecret | None = None  # required from a customer binding a packed card
+    # The token from an invitation e-mail: proof that the invited profile is the caller's.
+    invitation_token: Annotated[str, StringConstraints(min_length=16, max_length=256)] | None = None
 
     @model_validator(mode="after")
     def _needs_contact(self) -> Registration:

@@ -30,7 +30,7 @@ from loyalty.schemas.cards import (
     CardFailure,
     CardPatch,
     CardReplacement,
-    CardSummary,
+    PackedCard,
 )
 from loyalty.schemas.customers import Customer
 from loyalty.services.customers import new_profile, to_customer
@@ -125,6 +125,19 @@ def commit(tx: Transaction, target_id: str, race: set[int]) -> None:
         raise customer_repo.explain_cancellation(tx, cancelled, target_id) from cancelled
 
 
+def prove_card(
+    principal: Principal, card: CardRecord, secret: str | None, field: str = "card_secret"
+) -> None:
+    """A customer binds a card only with the secret printed with it (staff need none); a wrong
+    secret counts against the card, which locks after a few (numbers are sequential)."""
+    if principal.role is not Role.CUSTOMER:
+        return
+    given = None if secret is None else card_repo.secret_matches(card, secret)
+    if given is False:
+        card_repo.record_secret_failure(card)
+    cards.check_secret(card, given, field)
+
+
 def binding_details(binding: Binding) -> dict[str, Any]:
     return {
         "card_number": binding.card["number"],
@@ -149,15 +162,18 @@ def pack_cards(principal: Principal, body: CardBatch) -> CardBatchReport:
     at = now_iso()
     actor = principal.as_actor_record()
     entries = []
+    printed: dict[str, str] = {}  # number -> the secret printed with it (only ever shown here)
     for number in unique:
         if number in existing:
             continue
         owner = new_profile(bid, {"cards": [{"number": number, "state": "issued"}]}, status)
+        printed[number] = cards.new_secret()
         card: CardRecord = {
             "business_id": bid,
             "number": number,
             "state": "issued",
             "customer_id": owner["customer_id"],
+            "secret_hash": card_repo.secret_digest(bid, number, printed[number]),
             "created_at": at,
             "updated_at": at,
         }
@@ -184,7 +200,15 @@ def pack_cards(principal: Principal, body: CardBatch) -> CardBatchReport:
         requested=len(numbers),
         created=len(outcome.created),
         failed=len(failures),
-        cards=[CardSummary.model_validate(c) for c in outcome.created],
+        cards=[
+            PackedCard(
+                number=c["number"],
+                state=c["state"],
+                customer_id=c["customer_id"],
+                secret=printed[c["number"]],
+            )
+            for c in outcome.created
+        ],
         errors=failures[:MAX_REPORTED],
     )
 
@@ -211,7 +235,7 @@ def patch_card(principal: Principal, number: str, body: CardPatch) -> Card:
         card = visible_card(principal, number)
         owner = customer_repo.require_profile(principal.business_id, card["customer_id"])
         at = now_iso()
-        after = cards.plan_block(card, body.blocked, at)
+        after = cards.plan_block(card, body.blocked, at, by_customer=principal.role is Role.CUSTOMER)
         owner_after: ProfileRecord = {
             **owner,
             "cards": cards.with_card(owner.get("cards"), number, after["state"]),
@@ -253,6 +277,7 @@ def attach_card(principal: Principal, customer_id: str, body: CardAttach) -> Cus
     def attempt() -> Customer:
         target = holder(principal, customer_id)
         bindable = load_bindable(principal.business_id, body.card_number)
+        prove_card(principal, bindable.card, body.card_secret)
         at = now_iso()
         binding = cards.plan_binding(bindable.card, bindable.owner, target, at)
         tx = Transaction()
@@ -282,6 +307,7 @@ def replace_card(principal: Principal, customer_id: str, number: str, body: Card
         at = now_iso()
         retired = cards.plan_retirement(old, customer_id, body.new_card_number, at)
         bindable = load_bindable(principal.business_id, body.new_card_number, "new_card_number")
+        prove_card(principal, bindable.card, body.new_card_secret, "new_card_secret")
         without_old: ProfileRecord = {
             **target,
             "cards": cards.with_card(target.get("cards"), number, retired["state"]),

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from loyalty.domain import ranked_statuses
+from loyalty.domain import audit, ranked_statuses
 from loyalty.domain.clock import new_id
 from loyalty.domain.errors import BadRequest, Conflict, NotFound, VersionConflict
 from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, apply, eligibility
 from loyalty.domain.normalize import normalize_email, normalize_name
 from loyalty.domain.principal import BACK_OFFICE, Principal, Role
-from loyalty.domain.records import CatalogRecord, ProfileRecord, updated
+from loyalty.domain.records import CatalogRecord, ProfileRecord, updated, with_sources
 from loyalty.repository import customers as repo
 from loyalty.repository.program_status import resolve_deferred
 from loyalty.repository.ranked_statuses import get_catalog
@@ -62,7 +62,8 @@ def new_profile(business_id: str, fields: Mapping[str, Any], status: ProgramStat
 def create_customer(principal: Principal, body: CustomerCreate) -> Customer:
     principal.require(BACK_OFFICE)
     status = apply(LifecycleEvent.IMPORT, None, principal.actor)
-    profile = new_profile(principal.business_id, body.model_dump(exclude_none=True), status)
+    created = new_profile(principal.business_id, body.model_dump(exclude_none=True), status)
+    profile = with_sources(created, None, "staff")
     stored = repo.commit(
         repo.Write(
             after=profile,
@@ -192,7 +193,8 @@ def patch_customer(principal: Principal, customer_id: str, body: CustomerPatch) 
             details=details,
         )
         try:
-            write = repo.Write(after=update.after, before=profile, entry=entry, extra=update.extra)
+            after = with_sources(update.after, profile, "staff")
+            write = repo.Write(after=after, before=profile, entry=entry, extra=update.extra)
             stored = repo.commit(write)
         except VersionConflict:
             if attempt + 1 >= attempts:
@@ -209,5 +211,10 @@ def customer_history(
     page = repo.history(principal.business_id, customer_id, _page_limit(limit), cursor)
     # Status changes written without a read name the version they follow, not its status.
     resolve_deferred(principal.business_id, customer_id, page.items)
-    events = [AuditEvent.model_validate(repo.strip_keys(i)) for i in page.items]
+    items: list[dict[str, Any]] = [dict(repo.strip_keys(i)) for i in page.items]
+    if principal.role is Role.CUSTOMER:
+        definitions = get_catalog(principal.business_id)["definitions"]
+        facing = {code for code, d in definitions.items() if d.get("customer_facing")}
+        items = [shown for i in items if (shown := audit.customer_view(i, facing)) is not None]
+    events = [AuditEvent.model_validate(i) for i in items]
     return Page[AuditEvent](items=events, next_cursor=page.next_cursor)

@@ -189,7 +189,7 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
         )
         # Before the commit: any event written after this scrub bumps the version, so the
         # commit fails and the loop scrubs again; a crash after the commit leaves nothing behind.
-        repo.scrub_history_reasons(items, personal)
+        repo.scrub_history_reasons(items)
         try:
             stored = repo.commit_exclusion(exclusion)
         except VersionConflict:
@@ -197,6 +197,7 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
                 raise
             continue
         # Stored Idempotency-Key answers may quote the person for up to 24 h: purge them too.
-        idempotency_repo.purge_for_customer(bid, customer_id)
+        identifiers = [str(profile[k]) for k in erasure.ERASED_IDENTIFIERS if profile.get(k)]
+        idempotency_repo.purge_for_customer(bid, customer_id, identifiers)
         return to_customer(stored, principal)
     raise Conflict("the customer kept changing during exclusion; retry", {"customer_id": customer_id})

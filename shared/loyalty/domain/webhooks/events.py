@@ -23,7 +23,7 @@ from loyalty.domain import ranked_statuses
 # each one's id (loyalty.repository.keys builds them: B#<business>#C#<id>, B#<business>#CARD#<n>).
 PROFILE_SK = "PROFILE"
 CARD_SK = "CARD"
-_OWNER_SEGMENT = {PROFILE_SK: "#C#", CARD_SK: "#CARD#"}
+EVENT_ITEMS = frozenset({PROFILE_SK, CARD_SK})
 
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_INVITED = "customer.invited"
@@ -88,12 +88,14 @@ class StreamChange:
     created: float | None = None  # ApproximateCreationDateTime
 
 
-def business_of(pk: str, sk: str) -> str | None:
-    """The business an item belongs to, from its key (no image needed)."""
-    segment = _OWNER_SEGMENT.get(sk)
-    if segment is None or not pk.startswith("B#") or segment not in pk:
+def business_of(record: StreamChange) -> str | None:
+    """The business an item belongs to: its `business_id` field, never a split of its key
+    (a key is only as unambiguous as the ids in it)."""
+    if record.sk not in EVENT_ITEMS:
         return None
-    return pk[2 : pk.rindex(segment)]
+    image = record.new or record.old or {}
+    business_id = image.get("business_id")
+    return business_id if isinstance(business_id, str) and business_id else None
 
 
 def _timestamp(record: StreamChange, image: Mapping[str, Any] | None) -> str:
@@ -197,7 +199,7 @@ def derive(
     """Events of one stream record. `definitions`: the business's ranked-status definitions."""
     if record.name not in ("INSERT", "MODIFY"):
         return []  # a REMOVE is never a lifecycle change (profiles and cards are not deleted)
-    business_id = business_of(record.pk, record.sk)
+    business_id = business_of(record)
     old, new = record.old, record.new
     if business_id is None or new is None:
         return []

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
-from loyalty.domain.clock import now_iso
+from loyalty.domain.clock import new_id, now_iso
 from loyalty.domain.errors import NotFound
 from loyalty.domain.principal import ADMINS, Principal
 from loyalty.repository import imports as repo
@@ -26,12 +25,14 @@ from loyalty.services.imports.runs import (
 from loyalty.services.imports.session import RowIn, RowOutcome, Session, chunks
 
 
-def json_import_id(business_id: str, body: ImportRequest, idempotency_key: str | None) -> str:
-    """Same business and same body (or same Idempotency-Key) -> the same import."""
-    source = idempotency_key or json.dumps(
-        body.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(f"{business_id}\x1fjson\x1f{source}".encode()).hexdigest()[:32]
+def json_import_id(principal: Principal, idempotency_key: str | None) -> str:
+    """A new import for every post (a nightly sync of the same file runs again); with an
+    `Idempotency-Key`, the same import for the same caller and key, so a retry resumes it.
+    Keys are the caller's own: another admin's same key is another import."""
+    if not idempotency_key:
+        return new_id()
+    scope = f"{principal.business_id}\x1f{principal.sub}\x1fjson\x1f{idempotency_key}"
+    return hashlib.sha256(scope.encode()).hexdigest()[:32]
 
 
 def import_json(
@@ -44,7 +45,7 @@ def import_json(
 ) -> ImportReport:
     principal.require(ADMINS)
     bid = principal.business_id
-    import_id = json_import_id(bid, body, idempotency_key)
+    import_id = json_import_id(principal, idempotency_key)
     rows = [RowIn(i + 1, row) for i, row in enumerate(body.customers)]
     if body.dry_run:
         return _dry_run(principal, import_id, rows)
@@ -54,9 +55,12 @@ def import_json(
     report = repo.get_report(bid, import_id)
     if report is None:  # pragma: no cover - it was just written
         raise NotFound("import not found", {"import_id": import_id})
-    if report["state"] != ImportState.RUNNING.value:
-        return to_report(report)  # a re-post of a finished import changes nothing
-    run = claim(bid, import_id, request_id, remaining_ms)
+    # A re-post with the same key resumes an import that was interrupted, and changes nothing
+    # on one that completed.
+    interrupted = report["state"] == ImportState.FAILED.value and bool(idempotency_key)
+    if report["state"] != ImportState.RUNNING.value and not interrupted:
+        return to_report(report)
+    run = claim(bid, import_id, request_id, remaining_ms, resume_failed=interrupted)
     if run is None:
         raise ImportBusy("this import is still running; poll GET /v1/imports/{id}", {"import_id": import_id})
     session = Session(principal, import_id)
@@ -65,10 +69,18 @@ def import_json(
         run.process(session, rows[run.rows_done :], lambda _row: {}, may_pause=False)
     except repo.LeaseLost as exc:
         raise ImportBusy("another run took this import over", {"import_id": import_id}) from exc
-    except Exception:
-        repo.release(bid, import_id, run.owner)
+    except Exception as exc:
+        # Never left `running`: the report says how far it got and how to go on.
+        resume = (
+            "post it again with the same Idempotency-Key to resume" if idempotency_key else "post it again"
+        )
+        reason = getattr(exc, "message", None) or "an internal error"
+        try:
+            run.finish(ImportState.FAILED, f"interrupted after row {run.rows_done} ({reason}); {resume}")
+        except Exception:  # the table is what failed: free the lease so a retry can resume
+            repo.release(bid, import_id, run.owner)
         raise
-    return run.finish(ImportState.COMPLETED)
+    return run.finish(ImportState.COMPLETED, "resumed after an interruption" if interrupted else None)
 
 
 def _dry_run(principal: Principal, import_id: str, rows: list[RowIn]) -> ImportReport:

@@ -167,11 +167,13 @@ class ImportRun:
         return True
 
 
-def claim(bid: str, import_id: str, request_id: str, remaining_ms: RemainingMs) -> ImportRun | None:
+def claim(
+    bid: str, import_id: str, request_id: str, remaining_ms: RemainingMs, *, resume_failed: bool = False
+) -> ImportRun | None:
     owner = f"{request_id}:{uuid.uuid4().hex[:8]}"
     moment = now().timestamp()
     until = moment + remaining_ms() / 1000 + LEASE_MARGIN_SECONDS
-    claimed = repo.claim(bid, import_id, owner, until, moment, now_iso())
+    claimed = repo.claim(bid, import_id, owner, until, moment, now_iso(), resume_failed=resume_failed)
     return ImportRun(claimed, owner, remaining_ms) if claimed else None
 
 

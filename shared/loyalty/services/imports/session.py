@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from loyalty.domain.clock import new_id, now_iso
 from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, apply, eligibility
 from loyalty.domain.principal import Principal
-from loyalty.domain.records import PERSON_IDENTIFIERS, ProfileRecord, updated
+from loyalty.domain.records import PERSON_IDENTIFIERS, ProfileRecord, updated, with_sources
 from loyalty.repository import customers as customer_repo
 from loyalty.repository import imports as repo
 from loyalty.schemas.customers import CustomerCreate
@@ -134,6 +134,21 @@ class Session:
             if any(p in ids.suppressed for p in pairs):
                 outcomes[row] = RowOutcome(row, "suppressed")
                 continue
+            declared = next((p for p in pairs if p not in self.known and ids.sources.get(p) == "self"), None)
+            if declared is not None:
+                # A customer typed this identifier without proof: matching it would copy this
+                # row's personal data into their profile (docs/design.md#trust-and-identity).
+                outcomes[row] = RowOutcome(
+                    row,
+                    "failed",
+                    error=RowError(
+                        row=row,
+                        field=declared[0],
+                        message=f"{declared[0]} was declared by a customer without proof; "
+                        "resolve the conflict by hand (staff can confirm it)",
+                    ),
+                )
+                continue
             owners = [(p, self.known.get(p) or ids.owners.get(p)) for p in pairs]
             matched = [(p, cid) for p, cid in owners if cid]
             distinct = list(dict.fromkeys(cid for _, cid in matched))
@@ -225,7 +240,10 @@ class Session:
                 continue
             writes.append(
                 customer_repo.Write(
-                    after=touched.after, before=touched.before, entry=entry, check_suppression=True
+                    after=with_sources(touched.after, touched.before, "import"),
+                    before=touched.before,
+                    entry=entry,
+                    check_suppression=True,
                 )
             )
             owners.append(touched)

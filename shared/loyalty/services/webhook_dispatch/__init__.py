@@ -20,7 +20,7 @@ from loyalty.domain.records import CatalogRecord, SubscriptionRecord
 from loyalty.domain.webhooks.events import business_of, derive, wants
 from loyalty.observability import logger
 from loyalty.repository import webhooks as repo
-from loyalty.repository.base import record_key, stream_change
+from loyalty.repository.base import record_business, stream_change
 from loyalty.repository.ranked_statuses import get_catalog
 from loyalty.services.webhook_dispatch.deliveries import Delivery, body_of, deliver_all
 
@@ -48,13 +48,15 @@ def dispatch_stream_records(records: Iterable[Mapping[str, Any]]) -> set[str]:
     cache = _PerBatch()
     deliveries: list[Delivery] = []
     for record in records:
-        business_id = business_of(*record_key(record))
+        business_id = record_business(record)
         if business_id is None:
             continue
         subscriptions = cache.subscriptions_of(business_id)
         if not subscriptions:
             continue  # the common case: no one listens, no images read, nothing sent
         change = stream_change(record)
+        if business_of(change) != business_id:
+            continue  # not an item that makes events
         holds_statuses = bool((change.new or {}).get("statuses"))
         definitions = cache.definitions_of(business_id) if holds_statuses else {}
         for event in derive(change, definitions):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from loyalty.domain.webhooks import events as we
-from loyalty.repository.base import deserialize, record_key, serialize, stream_change
+from loyalty.repository.base import deserialize, serialize, stream_change
 from tests.support import load_event
 
 CATALOG = {
@@ -28,7 +28,7 @@ def derive(raw: dict[str, Any], definitions: dict[str, Any] | None = None) -> li
 
 
 def business_of(raw: dict[str, Any]) -> str | None:
-    return we.business_of(*record_key(raw))
+    return we.business_of(stream_change(raw))
 
 
 def types(events: list[we.WebhookEvent]) -> list[str]:
@@ -169,11 +169,15 @@ def test_card_version_bump_alone_is_not_an_event_and_remove_is_ignored() -> None
     assert derive(removed) == []
 
 
-def test_business_is_read_from_the_key() -> None:
-    # Given profile and card records / When the business is read / Then it is the tenant of the key
+def test_business_is_read_from_the_item_never_from_its_key() -> None:
+    # Given profile and card records / When the business is read / Then it is the item's business_id
     assert business_of(record("stream_customer_created")) == "biz-1"
     assert business_of(record("stream_card_changed")) == "biz-1"
     assert business_of({"dynamodb": {"Keys": {"PK": {"S": "INVTOKEN#x"}, "SK": {"S": "TOKEN"}}}}) is None
+    # And a key that looks like another tenant's (ids with the separator) does not move the event
+    forged = copy.deepcopy(record("stream_customer_created"))
+    forged["dynamodb"]["Keys"]["PK"] = {"S": "B#acme#C#evil#C#victim1"}
+    assert business_of(forged) == "biz-1"
 
 
 @pytest.mark.parametrize(
