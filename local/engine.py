@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from local import template as tpl
 from local.runtime import RouteTable
@@ -202,6 +203,9 @@ class Engine:
         if self.public_base_url:
             # Links in e-mails (invitation accept/decline) must lead to this server.
             os.environ["PUBLIC_BASE_URL"] = self.public_base_url
+        # A webhook may not target the stack itself (a loop hung it once): its API and moto.
+        own = [urlsplit(u).port for u in (self.public_base_url or "", self.moto_endpoint)]
+        os.environ["LOYALTY_LOCAL_RESERVED_PORTS"] = ",".join(str(p) for p in own if p)
         os.environ.update(self.env_overrides)
         self._reset_layer_caches()
         self.specs = {s.logical_id: s for s in specs}

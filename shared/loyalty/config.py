@@ -37,6 +37,8 @@ class Settings(BaseModel):
     mail_sender: str = Field(default="loyalty@example.com", alias="MAIL_SENDER")
     # The local stack allows loopback webhook targets and plain http; AWS never does.
     local_stack: bool = Field(default=False, alias="LOYALTY_LOCAL_STACK")
+    # The local stack's own ports (its API, its AWS endpoint): never a webhook target.
+    local_reserved_ports: str = Field(default="", alias="LOYALTY_LOCAL_RESERVED_PORTS")
     # template.yaml: 11 attempts with a 60 s base span about 34 hours.
     webhook_max_attempts: int = Field(default=11, alias="WEBHOOK_MAX_ATTEMPTS")
     webhook_backoff_base_seconds: int = Field(default=60, alias="WEBHOOK_BACKOFF_BASE_SECONDS")
@@ -73,6 +75,10 @@ class WebhookSettings(TableSettings):
 
 class WebhookDispatchSettings(WebhookSettings):
     webhook_dead_letter_queue_url: Required = Field(alias="WEBHOOK_DEAD_LETTER_QUEUE_URL")
+
+
+def reserved_ports() -> frozenset[int]:
+    return frozenset(int(p) for p in settings().local_reserved_ports.split(",") if p.strip().isdigit())
 
 
 def configure(model: type[Settings]) -> Settings:

@@ -1,4 +1,4 @@
-"""The import bucket: presigned upload URLs, sizes, ranged streaming reads."""
+"""The import bucket: presigned upload URLs, sizes, ranged streaming reads, deletion."""
 
 from __future__ import annotations
 
@@ -48,3 +48,8 @@ def open_object(key: str, start: int = 0) -> Any:
         if exc.response.get("Error", {}).get("Code") == "InvalidRange":
             return io.BytesIO(b"")  # `start` is the end of the file: nothing left to read
         raise
+
+
+def delete_object(key: str) -> None:
+    """Remove an uploaded file: once its import ended, its personal data is in the table only."""
+    aws.s3().delete_object(Bucket=settings().import_bucket, Key=key)

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 BOM = b"\xef\xbb\xbf"
-# A customer row is short; a longer line means the file is not the CSV we expect.
+# A customer row is short; a longer line (or record: a quoted cell may span lines) means the
+# file is not the CSV we expect. Bounded so memory stays flat whatever the file holds.
 MAX_LINE_BYTES = 64 * 1024
+MAX_RECORD_BYTES = 64 * 1024
+MAX_COLUMNS = 256
 READ_SIZE = 64 * 1024
 DELIMITERS = (",", ";", "\t")
 
@@ -131,6 +134,8 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def parse_header(names: list[str], delimiter: str) -> Header:
+    if len(names) > MAX_COLUMNS:
+        raise CsvFileError(f"the header has {len(names)} columns; at most {MAX_COLUMNS} are read")
     columns: list[str | None] = []
     ignored: list[str] = []
     seen: dict[str, str] = {}
@@ -179,9 +184,16 @@ def iter_rows(stream: BinaryReadable, header: Header, offset: int, first_row: in
     """
     reader = LineReader(stream, offset)
     bad: list[str] = []
+    record_start = [offset]  # where the record being read began
 
     def lines() -> Iterator[str]:
         while True:
+            if reader.offset - record_start[0] > MAX_RECORD_BYTES:
+                # A quoted cell that never closes would otherwise gather the rest of the file.
+                raise CsvFileError(
+                    f"the record starting near byte {record_start[0]} is longer than "
+                    f"{MAX_RECORD_BYTES} bytes (an unclosed quote?)"
+                )
             raw = reader.readline()
             if not raw:
                 return
@@ -202,6 +214,7 @@ def iter_rows(stream: BinaryReadable, header: Header, offset: int, first_row: in
             return
         except csv.Error as exc:
             raise CsvFileError(f"row {number} cannot be read: {exc}") from exc
+        record_start[0] = reader.offset
         if bad:
             yield CsvRow(number, {}, reader.offset, bad.pop())
             number += 1

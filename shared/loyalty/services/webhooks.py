@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from loyalty.config import settings
 from loyalty.domain.clock import new_id, now_iso
 from loyalty.domain.principal import ADMINS, Principal
 from loyalty.domain.webhooks.signing import new_secret
-from loyalty.domain.webhooks.targets import check_target
 from loyalty.repository import webhooks as repo
 from loyalty.schemas.common import Page
 from loyalty.schemas.webhooks import DeliveryAttempt, Webhook, WebhookCreate
 from loyalty.services import webhook_dispatch
+from loyalty.services.webhook_dispatch.deliveries import check_webhook_url
 
 MAX_PAGE = 100
 
@@ -40,7 +39,7 @@ def _attempt(item: dict[str, Any]) -> DeliveryAttempt:
 
 def create_webhook(principal: Principal, body: WebhookCreate) -> Webhook:
     principal.require(ADMINS)
-    check_target(body.url, local_stack=settings().local_stack)  # 422 on `url` when refused
+    check_webhook_url(body.url)
     item = {
         "business_id": principal.business_id,
         "webhook_id": new_id(),

@@ -50,9 +50,31 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64, IPv4-compatible):
+    each must pass the check too, or 2002:a9fe:a9fe:: would reach 169.254.169.254."""
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)  # (server, client)
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
 def address_allowed(address: IpAddress, allow_loopback: bool = False) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+        elif not all(address_allowed(v4, allow_loopback) for v4 in embedded_ipv4(address)):
+            return False
     if address in METADATA_ADDRESSES:
         return False
     if address.is_loopback:
@@ -69,8 +91,18 @@ def address_allowed(address: IpAddress, allow_loopback: bool = False) -> bool:
     )
 
 
-def check_target(url: str, *, local_stack: bool = False, resolve: Resolver | None = None) -> Target:
-    """The parsed, resolved target; raises UnsafeTarget (422 on `url`) when refused."""
+def check_target(
+    url: str,
+    *,
+    local_stack: bool = False,
+    resolve: Resolver | None = None,
+    refused_ports: frozenset[int] = frozenset(),
+) -> Target:
+    """The parsed, resolved target; raises UnsafeTarget (422 on `url`) when refused.
+
+    `refused_ports`: loopback ports that are the service itself (the local stack's API and
+    AWS endpoint), so a webhook cannot loop back into the stack.
+    """
     resolve = resolve or system_resolver  # looked up per call: tests swap in a fake DNS
     try:
         parts = urlsplit(url)
@@ -91,6 +123,8 @@ def check_target(url: str, *, local_stack: bool = False, resolve: Resolver | Non
     except UnicodeError as exc:
         raise UnsafeTarget("is not a valid host name") from exc
     port = port or (443 if parts.scheme == "https" else 80)
+    if local_stack and port in refused_ports:
+        raise UnsafeTarget("is the local stack itself; a webhook may not call back into it")
     try:
         literal: IpAddress | None = ipaddress.ip_address(host)
     except ValueError:

@@ -108,6 +108,18 @@ def resume(job: ImportContinuation, remaining_ms: RemainingMs, request_id: str =
 
 
 def _run_csv(run: ImportRun) -> ImportReport:
+    """Run the file from its checkpoint; once the import has ended, delete the upload (its
+    personal data then lives in the table only, where exclusion can erase it)."""
+    result = _run_file(run)
+    if result.state in (ImportState.COMPLETED, ImportState.FAILED):
+        try:
+            storage.delete_object(str(run.report["object_key"]))
+        except Exception:  # the bucket's 7-day lifecycle rule removes it anyway
+            logger.exception("could not delete an imported file", extra={"import_id": run.import_id})
+    return result
+
+
+def _run_file(run: ImportRun) -> ImportReport:
     report = run.report
     actor = report.get("actor") or {}
     principal = Principal(sub=str(actor.get("sub", "")), business_id=run.bid, role=_role(actor))

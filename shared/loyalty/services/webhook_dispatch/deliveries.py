@@ -14,7 +14,7 @@ from typing import Any
 
 from loyalty.adapters import queues
 from loyalty.adapters.webhook_http import SendResult, sender
-from loyalty.config import settings
+from loyalty.config import reserved_ports, settings
 from loyalty.domain.records import SubscriptionRecord
 from loyalty.domain.webhooks import signing
 from loyalty.domain.webhooks.events import WebhookEvent
@@ -80,6 +80,11 @@ def backoff_seconds(attempts_made: int) -> int:
     return int(settings().webhook_backoff_base_seconds * 2**attempts_made)
 
 
+def check_webhook_url(url: str) -> Target:
+    """The SSRF check with this deployment's allowances (docs/design.md#webhooks); 422 on `url`."""
+    return check_target(url, local_stack=settings().local_stack, refused_ports=reserved_ports())
+
+
 def _check_targets(deliveries: list[Delivery]) -> None:
     """SSRF check again at delivery (DNS may have changed), once per URL per batch."""
     checked: dict[str, Target | str] = {}
@@ -87,7 +92,7 @@ def _check_targets(deliveries: list[Delivery]) -> None:
         url = str(delivery.subscription["url"])
         if url not in checked:
             try:
-                checked[url] = check_target(url, local_stack=settings().local_stack)
+                checked[url] = check_webhook_url(url)
             except UnsafeTarget as refused:
                 checked[url] = f"target refused: {refused.message}"
         delivery.target = checked[url]
