@@ -65,6 +65,12 @@ class InvitationFunctionSettings(TableSettings):
     mail_sender: Required = Field(alias="MAIL_SENDER")
 
 
+class PointsSettingsEnv(TableSettings):
+    """The points function e-mails expiry reminders."""
+
+    mail_sender: Required = Field(alias="MAIL_SENDER")
+
+
 class RankedStatusesSettings(TableSettings):
     rule_queue_url: Required = Field(alias="RULE_QUEUE_URL")
 

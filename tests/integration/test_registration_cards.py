@@ -20,14 +20,16 @@ def pack(api: Api, *numbers: str) -> dict[str, Any]:
     return api.ok("POST", "/v1/card-batches", {"numbers": list(numbers)}, role="admin")
 
 
-def set_balance(aws: Aws, customer_id: str, balance: int, business: str = "biz-1") -> None:
-    """Points earned while the card was unregistered (earning is outside this service)."""
-    boto3.client("dynamodb").update_item(
-        TableName=aws.table_name,
-        Key={k: {"S": v} for k, v in keys.customer_key(business, customer_id).items()},
-        UpdateExpression="SET balance = :b",
-        ExpressionAttributeValues={":b": {"N": str(balance)}},
-    )
+def earn_on_card(api: Api, number: str, points: int) -> None:
+    """Points a packed card earned at a till before anyone registered it (1 point per unit)."""
+    purchase = {
+        "external_id": f"till-{number}-{points}",
+        "occurred_at": "2026-11-30T10:00:00Z",
+        "amount": points,
+        "eligible_amount": points,
+        "currency": "EUR",
+    }
+    api.ok("POST", f"/v1/cards/{number}/purchases", purchase, role="service")
 
 
 def history(api: Api, customer_id: str) -> list[dict[str, Any]]:
@@ -143,7 +145,7 @@ def test_registration_with_a_packed_card_merges_the_virtual_owner(api: Api) -> N
     # Given a packed card whose virtual owner earned 120 points
     card = pack(api, "7000001")["cards"][0]
     virtual_id = card["customer_id"]
-    set_balance(api.aws, virtual_id, 120)
+    earn_on_card(api, "7000001", 120)
     # When staff register a new customer at the counter with that card
     response = api(
         "POST",
@@ -162,7 +164,7 @@ def test_registration_with_a_packed_card_merges_the_virtual_owner(api: Api) -> N
     assert customer["program_status"] == "active"
     assert customer["email"] == "reg@example.com" and customer["marketing_consent"] is True
     assert customer["cards"] == [{"number": "7000001", "state": "activated"}]
-    assert customer["balance"] == 120
+    assert api.ok("GET", f"/v1/customers/{customer['customer_id']}")["balance"] == 120
     assert customer["terms_version"] == "2025-01" and customer["terms_accepted_at"]
     # And the card is activated and owned by the customer
     got = api.ok("GET", "/v1/cards/7000001")
@@ -175,7 +177,7 @@ def test_registration_with_a_packed_card_merges_the_virtual_owner(api: Api) -> N
     # And both histories record it, without personal data
     merge = history(api, virtual_id)[0]
     assert (merge["event"], merge["from_status"], merge["to_status"]) == ("merge", "new", "merged")
-    assert merge["details"]["balance_moved"] == 120
+    assert merge["details"]["points_moved"] == 120
     registered = history(api, customer["customer_id"])[0]
     assert registered["event"] == "register"
     assert registered["details"]["merged_customer_id"] == virtual_id
@@ -354,7 +356,7 @@ def test_two_registrations_racing_for_one_card_one_wins(aws: Aws, monkeypatch: p
 
     admin = Principal("admin-1", "biz-1", Role.ADMIN)
     virtual_id = cards.pack_cards(admin, CardBatch(numbers=["6100001"])).cards[0].customer_id
-    set_balance(aws, virtual_id, 50)
+    earn_on_card(Api(aws), "6100001", 50)
     # And both requests read the card before either writes (forced by a barrier)
     barrier = threading.Barrier(2, timeout=10)
     read = card_repo.get_card
@@ -390,7 +392,7 @@ def test_two_registrations_racing_for_one_card_one_wins(aws: Aws, monkeypatch: p
     # And the card, the balance and the merge happened once, for the winner
     card = card_repo.get_card("biz-1", "6100001")
     assert card is not None and card["customer_id"] == winners[0].customer_id
-    assert winners[0].balance == 50
+    assert Api(aws).ok("GET", f"/v1/customers/{winners[0].customer_id}")["balance"] == 50
     items = table_items(aws)
     merges = [i for i in items if i.get("entity") == "audit_event" and i["event"] == "merge"]
     assert len(merges) == 1
@@ -407,7 +409,7 @@ def test_attach_a_card_after_registration_and_hold_several(api: Api) -> None:
     customer = register(api, {"email": "two@example.com", "card_number": "3000001"})
     cid = customer["customer_id"]
     virtual_id = api.ok("GET", "/v1/cards/3000002")["customer_id"]
-    set_balance(api.aws, virtual_id, 7)
+    earn_on_card(api, "3000002", 7)
     # When the customer attaches the second card themself
     attached = api.ok(
         "POST",
@@ -421,7 +423,7 @@ def test_attach_a_card_after_registration_and_hold_several(api: Api) -> None:
         {"number": "3000001", "state": "activated"},
         {"number": "3000002", "state": "activated"},
     ]
-    assert attached["balance"] == 7
+    assert api.ok("GET", f"/v1/customers/{cid}")["balance"] == 7
     assert api.ok("GET", f"/v1/customers/{virtual_id}")["merged_into"] == cid
     assert history(api, cid)[0]["event"] == "card_attached"
 

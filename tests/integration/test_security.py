@@ -14,6 +14,14 @@ import pytest
 
 from tests.support import Api, Aws, table_items
 
+PURCHASE = {
+    "external_id": "pos-1",
+    "occurred_at": "2026-11-30T10:00:00Z",
+    "amount": 40,
+    "eligible_amount": 40,
+    "currency": "EUR",
+}
+REDEMPTION = {"external_id": "rd-1", "points": 10, "reward": "coffee"}
 # A body each id-carrying route accepts, so tenancy (not validation) decides the answer.
 BODIES: dict[str, Any] = {
     "PATCH /v1/cards/{number}": {"blocked": True},
@@ -28,6 +36,21 @@ BODIES: dict[str, Any] = {
     "PATCH /v1/status-definitions/{code}": {"name": "Hijacked"},
     "POST /v1/status-definitions/{code}/assignments": {"action": "assign", "customer_ids": []},
     "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {},
+    "POST /v1/customers/{customer_id}/purchases": {**PURCHASE, "external_id": "pos-2"},
+    "POST /v1/cards/{number}/purchases": {**PURCHASE, "external_id": "pos-3"},
+    "POST /v1/customers/{customer_id}/purchases/{purchase_id}/returns": {
+        "external_id": "r-1",
+        "eligible_amount": 5,
+    },
+    "POST /v1/customers/{customer_id}/redemptions": {**REDEMPTION, "external_id": "rd-2"},
+    "POST /v1/customers/{customer_id}/redemptions/{redemption_id}/capture": None,
+    "POST /v1/customers/{customer_id}/redemptions/{redemption_id}/void": None,
+    "POST /v1/customers/{customer_id}/redemptions/{redemption_id}/reversal": None,
+    "POST /v1/customers/{customer_id}/point-adjustments": {
+        "external_id": "adj-1",
+        "points": 5,
+        "reason": "x",
+    },
 }
 PUBLIC = {"POST /v1/invitations/{token}/accept", "POST /v1/invitations/{token}/decline"}
 
@@ -57,8 +80,12 @@ def tenant(api: Api, aws: Aws, loopback_hooks: None) -> dict[str, str]:
     api.ok("PUT", f"/v1/customers/{cid}/statuses/vip", {})
     hook = api.ok("POST", "/v1/webhooks", {"url": HOOK_URL, "events": ["*"]}, role="admin")
     report = api.ok("POST", "/v1/imports", {"customers": [{"email": "bo@example.com"}]}, role="admin")
+    api.ok("POST", f"/v1/customers/{cid}/purchases", PURCHASE, role="service")
+    api.ok("POST", f"/v1/customers/{cid}/redemptions", {**REDEMPTION, "hold": True}, role="service")
     return {
         "customer_id": cid,
+        "purchase_id": PURCHASE["external_id"],
+        "redemption_id": REDEMPTION["external_id"],
         "number": "4000111",
         "code": "vip",
         "webhook_id": hook["webhook_id"],

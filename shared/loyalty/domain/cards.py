@@ -178,14 +178,14 @@ class Binding:
     card: CardRecord
     virtual_owner: ProfileRecord
     target: ProfileRecord
-    balance_moved: int
 
 
 def plan_binding(card: CardRecord, owner: ProfileRecord, target: ProfileRecord, at: str) -> Binding:
     """The merge rule: card activated and owned by `target`, the virtual owner merged into it.
 
     `target` is the real customer's profile as it will be written (its status already
-    decided by the caller); the result adds the card and the moved balance to it.
+    decided by the caller); the result adds the card to it. The virtual owner's points move
+    with the merge (loyalty.services.points.transfers), in the same transaction.
     """
     number = card["number"]
     if owner["customer_id"] == target["customer_id"]:
@@ -199,7 +199,6 @@ def plan_binding(card: CardRecord, owner: ProfileRecord, target: ProfileRecord, 
         bind(state)  # raises: blocked and deleted cards cannot be bound
     require_holder(target)
     merged = apply(LifecycleEvent.MERGE, ProgramStatus(owner["program_status"]), Actor.SYSTEM)
-    moved = int(owner.get("balance") or 0)
     bound = bind(state).value
     card_after: CardRecord = {
         **card,
@@ -212,16 +211,14 @@ def plan_binding(card: CardRecord, owner: ProfileRecord, target: ProfileRecord, 
         **owner,
         "program_status": merged.value,
         "merged_into": target["customer_id"],
-        "balance": 0,
         "cards": [c for c in owner.get("cards") or [] if c["number"] != number],
     }
     target_after: ProfileRecord = {
         **target,
-        "balance": int(target.get("balance") or 0) + moved,
         "cards": with_card(target.get("cards"), number, bound),
         "merged_from": [*(target.get("merged_from") or []), owner["customer_id"]],
     }
-    return Binding(card_after, owner_after, target_after, moved)
+    return Binding(card_after, owner_after, target_after)
 
 
 def plan_retirement(old_card: CardRecord, customer_id: str, new_number: str, at: str) -> CardRecord:

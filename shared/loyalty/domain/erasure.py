@@ -27,7 +27,6 @@ KEPT_ON_EXCLUSION = frozenset(
         "updated_at",
         "cards",
         "statuses",
-        "balance",
         "merged_into",
         "invitation_count",
         "invited_at",

@@ -72,7 +72,6 @@ RULE_FIELDS = frozenset(
         "last_name",
         "external_id",
         "marketing_consent",
-        "balance",
         "created_at",
         "invitation_count",
     }

@@ -67,7 +67,6 @@ class ProfileRecord(TypedDict, total=False):
     cards: list[CardEntry]
     merged_into: str
     merged_from: list[str]
-    balance: int
     invitation_count: int
     invited_at: str
     last_invited_at: str

@@ -215,6 +215,16 @@ def get_profiles(
     return {p["customer_id"]: cast(ProfileRecord, p) for p in found}
 
 
+def get_profile_and_wallet(
+    business_id: str, customer_id: str
+) -> tuple[ProfileRecord | None, dict[str, Any] | None]:
+    """A profile with its points wallet: one BatchGetItem (a profile view shows the balance)."""
+    wanted = [keys.customer_key(business_id, customer_id), keys.wallet_key(business_id, customer_id)]
+    found = {i["SK"]: i for i in batch_get(wanted)}
+    profile = found.get(keys.PROFILE_SK)
+    return (cast(ProfileRecord, profile) if profile else None), found.get(keys.WALLET_SK)
+
+
 def require_profile(business_id: str, customer_id: str, consistent: bool = True) -> ProfileRecord:
     profile = get_profile(business_id, customer_id, consistent=consistent)
     if profile is None:

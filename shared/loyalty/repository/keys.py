@@ -6,6 +6,8 @@ items by construction. GSIs are overloaded; see the README's key design table.
 
 from __future__ import annotations
 
+import hashlib
+
 from loyalty.config import settings
 from loyalty.domain.suppression import identifier_hash
 from loyalty.domain.webhooks.events import CARD_SK, PROFILE_SK
@@ -181,3 +183,54 @@ def invite_due_sk(due_at: str, customer_id: str) -> str:
 
 def idempotency_pk(name: str) -> str:
     return f"IDEMPOTENCY#{name}"
+
+
+# --- points (docs/design.md#points-ledger) ----------------------------------------------
+WALLET_SK = "WALLET"
+LEDGER_SK_PREFIX = "LEDGER#"
+NOTICE_SK_PREFIX = "NOTICE#"
+POINTS_SETTINGS_SK = "SETTINGS#POINTS"
+OP_SK = "OP"
+ENTITY_WALLET = "wallet"
+ENTITY_LEDGER_ENTRY = "ledger_entry"
+ENTITY_POINTS_OP = "points_op"
+ENTITY_POINTS_NOTICE = "points_notice"
+ENTITY_POINTS_SETTINGS = "points_settings"
+# The scheduled points run finds wallets with work due (activation, expiry, reminder) in a
+# sparse index spread over shards by customer, so no one key takes every business's writes.
+POINTS_DUE_SHARDS = 16
+
+
+def wallet_key(business_id: str, customer_id: str) -> dict[str, str]:
+    return {"PK": customer_pk(business_id, customer_id), "SK": WALLET_SK}
+
+
+def ledger_key(business_id: str, customer_id: str, seq: int) -> dict[str, str]:
+    # Zero-padded: the sort order is the order entries were written.
+    return {"PK": customer_pk(business_id, customer_id), "SK": f"{LEDGER_SK_PREFIX}{seq:012d}"}
+
+
+def notice_key(business_id: str, customer_id: str, notice_id: str) -> dict[str, str]:
+    return {"PK": customer_pk(business_id, customer_id), "SK": f"{NOTICE_SK_PREFIX}{notice_id}"}
+
+
+def points_settings_key(business_id: str) -> dict[str, str]:
+    return {"PK": business_pk(business_id), "SK": POINTS_SETTINGS_SK}
+
+
+def points_op_key(business_id: str, kind: str, external_id: str) -> dict[str, str]:
+    """A points command by its caller's external id: idempotency, and the purchase or
+    redemption it recorded (returns and captures find it here)."""
+    return {"PK": f"B#{business_id}#POP#{kind}#{external_id}", "SK": OP_SK}
+
+
+def shard_of(customer_id: str, shards: int) -> int:
+    return int(hashlib.blake2b(customer_id.encode(), digest_size=4).hexdigest(), 16) % shards
+
+
+def points_due_pk(shard: int) -> str:
+    return f"POINTS#DUE#{shard:02d}"
+
+
+def points_due_sk(due_at: str, business_id: str, customer_id: str) -> str:
+    return f"{due_at}#{business_id}#{customer_id}"

@@ -169,6 +169,8 @@ class Exclusion:
     entry: repo.AuditEntry
     assignment_skus: list[str]  # SKs of status assignment items in the customer's partition
     at: str
+    # Other writes of the same erasure (the points forfeit), staged with the profile's.
+    extra: Callable[[Transaction], None] | None = None
 
 
 def _suppression_puts(profile: ProfileRecord, at: str) -> Callable[[Transaction], None]:
@@ -239,6 +241,7 @@ def commit_exclusion(exclusion: Exclusion) -> ProfileRecord:
         before=profile,
         entry=exclusion.entry,
         identifiers=erasure.ERASED_IDENTIFIERS,
+        extra=exclusion.extra,
     )
     final = Transaction()
     stored = repo.stage(final, write, exclusion.at)

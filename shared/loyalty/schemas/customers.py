@@ -73,7 +73,8 @@ class Customer(BaseModel):
     best_status: str | None = None
     cards: list[CardRef] = Field(default_factory=list)
     merged_into: str | None = None
-    balance: int = 0
+    # Available points (docs/design.md#points-ledger), read with the profile; null in lists.
+    balance: int | None = None
     invited_at: str | None = None
     invitation_count: int = 0
     last_invited_at: str | None = None

@@ -34,6 +34,7 @@ from loyalty.schemas.cards import (
 )
 from loyalty.schemas.customers import Customer
 from loyalty.services.customers import new_profile, to_customer
+from loyalty.services.points import transfers
 
 ATTEMPTS = 3
 # How many per-number failures a report or error carries (the rest are counted).
@@ -89,6 +90,15 @@ def stage_merge(
     tx: Transaction, principal: Principal, bindable: Bindable, binding: Binding, at: str
 ) -> MergeOps:
     owner = bindable.owner
+    # The temporary owner's points (lots with their expiry, pending dates, debt) move too.
+    moved = transfers.stage_merge(
+        tx,
+        principal.business_id,
+        owner["customer_id"],
+        binding.target["customer_id"],
+        at,
+        principal.as_system(),
+    )
     profile_index = len(tx.items)
     customer_repo.stage(
         tx,
@@ -103,7 +113,7 @@ def stage_merge(
                 details={
                     "merged_into": binding.target["customer_id"],
                     "card_number": binding.card["number"],
-                    "balance_moved": binding.balance_moved,
+                    "points_moved": moved,
                 },
             ),
         ),
@@ -142,7 +152,6 @@ def binding_details(binding: Binding) -> dict[str, Any]:
     return {
         "card_number": binding.card["number"],
         "merged_customer_id": binding.virtual_owner["customer_id"],
-        "balance_moved": binding.balance_moved,
     }
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from loyalty.domain import audit, ranked_statuses
-from loyalty.domain.clock import new_id
+from loyalty.domain import audit, points, ranked_statuses
+from loyalty.domain.clock import new_id, now_iso
 from loyalty.domain.errors import BadRequest, Conflict, NotFound, VersionConflict
 from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, apply, eligibility
 from loyalty.domain.normalize import normalize_email, normalize_name
@@ -52,7 +52,6 @@ def new_profile(business_id: str, fields: Mapping[str, Any], status: ProgramStat
         "marketing_consent": False,
         "statuses": {},
         "cards": [],
-        "balance": 0,
         "invitation_count": 0,
         **{k: v for k, v in fields.items() if v is not None},
     }
@@ -83,7 +82,13 @@ def visible_profile(principal: Principal, customer_id: str, consistent: bool = F
 
 
 def get_customer(principal: Principal, customer_id: str) -> Customer:
-    return to_customer(visible_profile(principal, customer_id), principal)
+    principal.require_self_or(customer_id, BACK_OFFICE)
+    profile, wallet = repo.get_profile_and_wallet(principal.business_id, customer_id)
+    if profile is None:
+        raise NotFound("customer not found", {"customer_id": customer_id})
+    customer = to_customer(profile, principal)
+    held = points.Balance.of(cast(points.Wallet, wallet), now_iso()).available if wallet else 0
+    return customer.model_copy(update={"balance": held})
 
 
 def search_customers(

@@ -13,6 +13,7 @@ number of times.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from loyalty.domain import erasure, lifecycle
@@ -24,7 +25,9 @@ from loyalty.domain.records import ProfileRecord
 from loyalty.repository import customers as customers_repo
 from loyalty.repository import idempotency as idempotency_repo
 from loyalty.repository import keys
+from loyalty.repository import points as points_repo
 from loyalty.repository import program_status as repo
+from loyalty.repository.base import Transaction
 from loyalty.schemas.customers import Customer
 from loyalty.schemas.program_status import (
     ExclusionRequest,
@@ -33,6 +36,7 @@ from loyalty.schemas.program_status import (
     StatusChangeResult,
 )
 from loyalty.services.customers import to_customer
+from loyalty.services.points import transfers
 
 MAX_ATTEMPTS = 5
 EXCLUSION_ROUTE = "POST /v1/customers/{customer_id}/exclusion"
@@ -148,6 +152,27 @@ def opt_out(principal: Principal, customer_id: str, body: OptOutRequest | None) 
     )
 
 
+def _forfeit(items: list[dict[str, Any]], at: str, principal: Principal) -> Callable[[Transaction], None]:
+    """The points balance is forfeited in the exclusion's own transaction."""
+    stored = next((i for i in items if i["SK"] == keys.WALLET_SK), None)
+    wallet = points_repo.wallet_of(stored) if stored else None
+
+    def stage(tx: Transaction) -> None:
+        transfers.stage_forfeit(tx, wallet, at, principal.as_system())
+
+    return stage
+
+
+def _points_records(business_id: str, items: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The purchase and redemption records the customer's ledger names."""
+    kinds = {"earn": "purchase", "redeem": "redemption"}
+    return [
+        keys.points_op_key(business_id, kinds[str(i["type"])], str(i["external_id"]))
+        for i in items
+        if i["SK"].startswith(keys.LEDGER_SK_PREFIX) and i.get("type") in kinds and i.get("external_id")
+    ]
+
+
 def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequest | None) -> Customer:
     """Exclude at the customer's request: erase personal data, delete cards, keep hashes."""
     principal.require_self_or(customer_id, STAFF_AND_ADMIN)
@@ -186,6 +211,7 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
             ),
             assignment_skus=[i["SK"] for i in items if i["SK"].startswith(keys.status_assignment_sk(""))],
             at=at,
+            extra=_forfeit(items, at, principal),
         )
         # Before the commit: any event written after this scrub bumps the version, so the
         # commit fails and the loop scrubs again; a crash after the commit leaves nothing behind.
@@ -199,5 +225,7 @@ def exclude_customer(principal: Principal, customer_id: str, body: ExclusionRequ
         # Stored Idempotency-Key answers may quote the person for up to 24 h: purge them too.
         identifiers = [str(profile[k]) for k in erasure.ERASED_IDENTIFIERS if profile.get(k)]
         idempotency_repo.purge_for_customer(bid, customer_id, identifiers)
+        # Amounts stay (they are not personal data); a purchase's or reward's free text goes.
+        points_repo.purge_free_text(bid, customer_id, _points_records(bid, items))
         return to_customer(stored, principal)
     raise Conflict("the customer kept changing during exclusion; retry", {"customer_id": customer_id})

@@ -61,16 +61,8 @@ def card(state: str = "issued", owner: str = "v1", number: str = "1234567") -> d
     return {"business_id": "b", "number": number, "state": state, "customer_id": owner, "version": 3}
 
 
-def profile(
-    cid: str, status: str, balance: int = 0, cards: list[dict[str, str]] | None = None
-) -> dict[str, Any]:
-    return {
-        "business_id": "b",
-        "customer_id": cid,
-        "program_status": status,
-        "balance": balance,
-        "cards": cards or [],
-    }
+def profile(cid: str, status: str, cards: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"business_id": "b", "customer_id": cid, "program_status": status, "cards": cards or []}
 
 
 # --- numbers -------------------------------------------------------------------------
@@ -119,10 +111,10 @@ def test_split_duplicates_keeps_first_occurrences_in_order() -> None:
 # --- the merge rule ------------------------------------------------------------------
 
 
-def test_binding_moves_card_balance_and_merges_the_virtual_owner() -> None:
-    # Given a packed card whose virtual owner has 40 points, and a customer with 5 and one card
-    owner = profile("v1", "new", 40, [{"number": "1234567", "state": "issued"}])
-    target = profile("c1", "active", 5, [{"number": "999", "state": "blocked"}])
+def test_binding_moves_the_card_and_merges_the_virtual_owner() -> None:
+    # Given a packed card held by its virtual owner, and a customer with one card
+    owner = profile("v1", "new", [{"number": "1234567", "state": "issued"}])
+    target = profile("c1", "active", [{"number": "999", "state": "blocked"}])
     # When the customer takes the card
     binding = cards.plan_binding(card(), owner, target, AT)
     # Then the card is activated and owned by the customer, keeping its link to the virtual owner
@@ -131,15 +123,14 @@ def test_binding_moves_card_balance_and_merges_the_virtual_owner() -> None:
     # And the virtual owner is merged into the customer, with nothing left on it
     assert binding.virtual_owner["program_status"] == "merged"
     assert binding.virtual_owner["merged_into"] == "c1"
-    assert (binding.virtual_owner["balance"], binding.virtual_owner["cards"]) == (0, [])
-    # And the customer has the balance and lists both cards
-    assert binding.target["balance"] == 45 and binding.balance_moved == 40
+    assert binding.virtual_owner["cards"] == []
+    # And the customer lists both cards (the points move in the same transaction: services)
     assert binding.target["cards"] == [
         {"number": "999", "state": "blocked"},
         {"number": "1234567", "state": "activated"},
     ]
     # And the inputs were not modified
-    assert owner["program_status"] == "new" and target["balance"] == 5
+    assert owner["program_status"] == "new" and len(target["cards"]) == 1
 
 
 @pytest.mark.parametrize(

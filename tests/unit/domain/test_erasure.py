@@ -29,7 +29,6 @@ def test_erasure_keeps_only_the_whitelist_and_deletes_cards() -> None:
         "marketing_consent": True,
         "statuses": {"VIP": {}},
         "cards": [{"number": "1", "state": "activated"}, {"number": "2", "state": "blocked"}],
-        "balance": 30,
     }
     # When it is erased for exclusion
     after = erased_profile(profile, "excluded")
@@ -38,7 +37,7 @@ def test_erasure_keeps_only_the_whitelist_and_deletes_cards() -> None:
         assert field not in after
     assert after["attributes"] == {} and after["statuses"] == {} and after["marketing_consent"] is False
     assert after["cards"] == [{"number": "1", "state": "deleted"}, {"number": "2", "state": "deleted"}]
-    assert (after["program_status"], after["balance"], after["version"]) == ("excluded", 30, 4)
+    assert (after["program_status"], after["version"]) == ("excluded", 4)
     # And the audit names the erased fields without their values
     names = erased_fields(profile)
     assert names == sorted(

@@ -23,7 +23,13 @@ from loyalty.domain import ranked_statuses
 # each one's id (loyalty.repository.keys builds them: B#<business>#C#<id>, B#<business>#CARD#<n>).
 PROFILE_SK = "PROFILE"
 CARD_SK = "CARD"
-EVENT_ITEMS = frozenset({PROFILE_SK, CARD_SK})
+LEDGER_PREFIX = "LEDGER#"
+NOTICE_PREFIX = "NOTICE#"
+
+
+def makes_events(sk: str) -> bool:
+    return sk in (PROFILE_SK, CARD_SK) or sk.startswith((LEDGER_PREFIX, NOTICE_PREFIX))
+
 
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_INVITED = "customer.invited"
@@ -33,6 +39,13 @@ CUSTOMER_MERGED = "customer.merged"
 CUSTOMER_EXCLUDED = "customer.excluded"
 CUSTOMER_STATUSES_CHANGED = "customer.statuses_changed"
 CARD_CHANGED = "card.changed"
+POINTS_EARNED = "points.earned"
+POINTS_REDEEMED = "points.redeemed"
+POINTS_REVERSED = "points.reversed"
+POINTS_ADJUSTED = "points.adjusted"
+POINTS_EXPIRING = "points.expiring"
+POINTS_EXPIRED = "points.expired"
+BALANCE_DEBT = "balance.debt"
 
 EVENT_TYPES: tuple[str, ...] = (
     CUSTOMER_CREATED,
@@ -43,7 +56,26 @@ EVENT_TYPES: tuple[str, ...] = (
     CUSTOMER_EXCLUDED,
     CUSTOMER_STATUSES_CHANGED,
     CARD_CHANGED,
+    POINTS_EARNED,
+    POINTS_REDEEMED,
+    POINTS_REVERSED,
+    POINTS_ADJUSTED,
+    POINTS_EXPIRING,
+    POINTS_EXPIRED,
+    BALANCE_DEBT,
 )
+
+# Ledger entry types that are events (the others move nothing a subscriber acts on by itself:
+# activation, debt settlement, merges and forfeits show in the balance of the next event).
+_LEDGER_EVENTS = {
+    "earn": POINTS_EARNED,
+    "redeem": POINTS_REDEEMED,
+    "redeem_reversal": POINTS_REVERSED,
+    "earn_reversal": POINTS_REVERSED,
+    "adjust": POINTS_ADJUSTED,
+    "expire": POINTS_EXPIRED,
+    "debt": BALANCE_DEBT,
+}
 
 # Program-status changes that also carry a specific event: (target status, lifecycle events).
 # None as lifecycle events: any change into the target status.
@@ -91,7 +123,7 @@ class StreamChange:
 def business_of(record: StreamChange) -> str | None:
     """The business an item belongs to: its `business_id` field, never a split of its key
     (a key is only as unambiguous as the ids in it)."""
-    if record.sk not in EVENT_ITEMS:
+    if not makes_events(record.sk):
         return None
     image = record.new or record.old or {}
     business_id = image.get("business_id")
@@ -100,7 +132,7 @@ def business_of(record: StreamChange) -> str | None:
 
 def _timestamp(record: StreamChange, image: Mapping[str, Any] | None) -> str:
     change = (image or {}).get("last_change") or {}
-    at = change.get("at") or (image or {}).get("updated_at")
+    at = change.get("at") or (image or {}).get("updated_at") or (image or {}).get("recorded_at")
     if at:
         return str(at)
     created = record.created
@@ -203,7 +235,7 @@ def derive(
     old, new = record.old, record.new
     if business_id is None or new is None:
         return []
-    actor = dict((new.get("last_change") or {}).get("actor") or {})
+    actor = dict((new.get("last_change") or {}).get("actor") or new.get("actor") or {})
     stamp = _timestamp(record, new)
     if record.sk == PROFILE_SK:
         types = customer_event_types(old, new)
@@ -215,12 +247,40 @@ def derive(
             return []  # nothing a subscriber sees changed (e.g. a version bump)
         data = _card_data(old, new)
         types = [CARD_CHANGED]
+    elif record.sk.startswith(LEDGER_PREFIX) and old is None:
+        event_type = _LEDGER_EVENTS.get(str(new.get("type")))
+        if event_type is None:
+            return []
+        data = _ledger_data(new)
+        types = [event_type]
+    elif record.sk.startswith(NOTICE_PREFIX) and old is None:
+        data = {
+            "customer_id": new.get("customer_id"),
+            "points": new.get("points"),
+            "expires_at": new.get("expires_at"),
+            "days": new.get("days"),
+            "lot_id": new.get("lot_id"),
+        }
+        types = [POINTS_EXPIRING]
     else:
         return []
     return [
         WebhookEvent(event_id(record.event_id, i), t, stamp, business_id, data, actor)
         for i, t in enumerate(types)
     ]
+
+
+def _ledger_data(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A ledger entry as subscribers see it: amounts and ids, never the purchase's free text."""
+    return {
+        "customer_id": entry.get("customer_id"),
+        "entry_id": entry.get("entry_id"),
+        "entry_type": entry.get("type"),
+        "points": entry.get("points"),
+        "balance_after": entry.get("balance_after"),
+        "external_id": entry.get("external_id"),
+        "occurred_at": entry.get("occurred_at"),
+    }
 
 
 def wants(subscription: Mapping[str, Any], event: WebhookEvent) -> bool:
