@@ -10,48 +10,14 @@ GetItem/BatchGetItem/TransactGetItems), measured in one run per table size.
 
 from __future__ import annotations
 
-import copy
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
-from bench.common import Figure, RequestCounter, counted_stack
+from bench.common import Figure, ItemsRead, counted_stack, moto_without_table_snapshots, seed
 
 IMPORTED, DUE_REMINDERS, LATER_REMINDERS = 200, 100, 100
 SIZES = (20_000, 2_000)
 TARGET = 1.2
-
-
-class ItemsRead:
-    """Counts DynamoDB items read, from each response, for every client of the default session."""
-
-    def __init__(self, counter: RequestCounter) -> None:
-        self.items: Counter[str] = Counter()
-        self._session = counter._session
-        self._session.events.register("after-call.dynamodb", self._count)
-
-    def _count(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        op = model.name
-        if op in ("Query", "Scan"):
-            self.items[op] += int(parsed.get("ScannedCount", 0))
-        elif op == "GetItem":
-            self.items[op] += 1 if parsed.get("Item") else 0
-        elif op == "BatchGetItem":
-            self.items[op] += sum(len(v) for v in (parsed.get("Responses") or {}).values())
-        elif op == "TransactGetItems":
-            self.items[op] += len(parsed.get("Responses") or [])
-
-    def total(self) -> int:
-        return sum(self.items.values())
-
-    def reset(self) -> None:
-        self.items.clear()
-
-    def close(self) -> None:
-        self._session.events.unregister("after-call.dynamodb", self._count)
 
 
 def _profiles(business_id: str, size: int) -> list[dict[str, Any]]:
@@ -94,40 +60,6 @@ def _profiles(business_id: str, size: int) -> list[dict[str, Any]]:
     return profiles
 
 
-def _seed(table: str, items: list[dict[str, Any]]) -> None:
-    import boto3
-
-    from loyalty.repository.base import serialize
-
-    client = boto3.client("dynamodb")
-    for start in range(0, len(items), 25):
-        request = {table: [{"PutRequest": {"Item": serialize(i)}} for i in items[start : start + 25]]}
-        while request:
-            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-
-
-@contextmanager
-def _moto_without_table_snapshots() -> Iterator[None]:
-    """moto deep-copies the whole table for every item of every transaction (to roll back).
-
-    At 20,000 customers that costs about a second per claim, an artefact of the test double,
-    not of DynamoDB. While measuring, tables are not snapshotted; `_measure` checks that no
-    transaction was cancelled, so no rollback was ever needed.
-    """
-    from moto.dynamodb import models
-
-    real = models.copy
-
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        return value if isinstance(value, models.Table) else copy.deepcopy(value, memo)
-
-    models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        models.copy = real
-
-
 def _measure(size: int) -> dict[str, float]:
     from moto.ses.models import ses_backends
 
@@ -142,11 +74,11 @@ def _measure(size: int) -> dict[str, float]:
             api = Api(aws)
             settings = {"enabled": True, "batch_size": 1000, "reminder_after_days": 7, "max_reminders": 2}
             api.ok("PUT", "/v1/settings/invitations", settings, role="admin", business="bench")
-            _seed(aws.table_name, [with_index_keys(p) for p in _profiles("bench", size)])
+            seed(aws.table_name, [with_index_keys(p) for p in _profiles("bench", size)])
             spec = aws.specs["InvitationFunction"]
             counter.reset()
             items_read.reset()
-            with _moto_without_table_snapshots():
+            with moto_without_table_snapshots():
                 report = invoke(spec, {"run": "invitations"})
                 first = {
                     "contacted": report["invited"] + report["reminded"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from local.harness import fake_aws_environment
@@ -129,3 +131,66 @@ def moto_server(*speedups: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class ItemsRead:
+    """Counts DynamoDB items read, from each response, for every client of the default session."""
+
+    def __init__(self, counter: RequestCounter) -> None:
+        self.items: Counter[str] = Counter()
+        self._session = counter._session
+        self._session.events.register("after-call.dynamodb", self._count)
+
+    def _count(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        op = model.name
+        if op in ("Query", "Scan"):
+            self.items[op] += int(parsed.get("ScannedCount", 0))
+        elif op == "GetItem":
+            self.items[op] += 1 if parsed.get("Item") else 0
+        elif op == "BatchGetItem":
+            self.items[op] += sum(len(v) for v in (parsed.get("Responses") or {}).values())
+        elif op == "TransactGetItems":
+            self.items[op] += len(parsed.get("Responses") or [])
+
+    def total(self) -> int:
+        return sum(self.items.values())
+
+    def reset(self) -> None:
+        self.items.clear()
+
+    def close(self) -> None:
+        self._session.events.unregister("after-call.dynamodb", self._count)
+
+
+def seed(table: str, items: list[dict[str, Any]]) -> None:
+    import boto3
+
+    from loyalty.repository.base import serialize
+
+    client = boto3.client("dynamodb")
+    for start in range(0, len(items), 25):
+        request = {table: [{"PutRequest": {"Item": serialize(i)}} for i in items[start : start + 25]]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+
+@contextmanager
+def moto_without_table_snapshots() -> Iterator[None]:
+    """moto deep-copies the whole table for every item of every transaction (to roll back).
+
+    At 20,000 customers that costs about a second per claim, an artefact of the test double,
+    not of DynamoDB. While measuring, tables are not snapshotted; `_measure` checks that no
+    transaction was cancelled, so no rollback was ever needed.
+    """
+    from moto.dynamodb import models
+
+    real = models.copy
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, models.Table) else copy.deepcopy(value, memo)
+
+    models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        models.copy = real

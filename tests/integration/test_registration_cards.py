@@ -355,7 +355,7 @@ def test_two_registrations_racing_for_one_card_one_wins(aws: Aws, monkeypatch: p
     from loyalty.services import cards, registration
 
     admin = Principal("admin-1", "biz-1", Role.ADMIN)
-    virtual_id = cards.pack_cards(admin, CardBatch(numbers=["6100001"])).cards[0].customer_id
+    cards.pack_cards(admin, CardBatch(numbers=["6100001"]))
     earn_on_card(Api(aws), "6100001", 50)
     # And both requests read the card before either writes (forced by a barrier)
     barrier = threading.Barrier(2, timeout=10)

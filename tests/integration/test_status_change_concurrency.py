@@ -12,39 +12,12 @@ run freely: that gap is what the version conditions must protect.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-import pytest
 
 from tests.support import Api
 
 THREADS = 50
-
-
-@pytest.fixture
-def serialised_moto() -> Iterator[None]:
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    names = ("transact_write_items", "put_item", "update_item", "delete_item", "get_item", "query", "scan")
-    saved = {name: getattr(DynamoDBBackend, name) for name in names}
-
-    def locked(method: Callable[..., Any]) -> Callable[..., Any]:
-        def run(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return method(*args, **kwargs)
-
-        return run
-
-    for name, method in saved.items():
-        setattr(DynamoDBBackend, name, locked(method))
-    try:
-        yield
-    finally:
-        for name, method in saved.items():
-            setattr(DynamoDBBackend, name, method)
 
 
 def test_concurrent_conflicting_changes_apply_legal_transitions_in_version_order(

@@ -25,6 +25,9 @@ from loyalty.domain.errors import Conflict, field_error
 
 # After a reversal restores points to a lot that has expired meanwhile, they stay usable this long.
 REVERSAL_GRACE_DAYS = 14
+# Above this many open lots a wallet folds together lots nothing tells apart (same expiry, both
+# available, same reminders sent), so the one wallet item stays far below DynamoDB's 400 KB.
+COALESCE_ABOVE = 400
 
 
 class EntryType(StrEnum):
@@ -74,6 +77,8 @@ class Lot(TypedDict, total=False):
     ref: str  # the purchase's or adjustment's external id
     activated: bool  # a pending lot whose `activate` entry is written
     reminded: list[int]  # reminder thresholds (days) already sent (or passed) for this lot
+    folded: list[str]  # ids of lots folded into this one (see `coalesce`)
+    moved_from: str  # its id in the temporary owner's wallet it was merged from
 
 
 class Allocation(TypedDict, total=False):
@@ -324,6 +329,10 @@ class Ledger:
         """Lot ids follow the ledger's sequence: unique in the wallet, in the order made."""
         return f"L{int(self.wallet.get('seq') or 0) + len(self.entries) + 1:09d}"
 
+    def fresh_lot_id(self, index: int) -> str:
+        """The `index`-th lot id of the entry about to be added: unique in the wallet forever."""
+        return f"{self.next_lot_id()}.{index + 1}"
+
     def balance(self) -> int:
         return Balance.of(self.wallet, self.now).total
 
@@ -337,6 +346,8 @@ class Ledger:
         self.wallet["seq"] = int(self.wallet.get("seq") or 0) + len(self.entries)
         self.wallet["version"] = int(self.wallet.get("version") or 0) + 1
         self.wallet["lots"] = [lot for lot in self.lots if lot["remaining"] > 0]
+        if len(self.wallet["lots"]) > COALESCE_ABOVE:
+            self.wallet["lots"] = coalesce(self.wallet["lots"], self.now)
         return Change(self.wallet, self.entries)
 
     # --- maintenance that every command does first ---------------------------------------
@@ -352,10 +363,10 @@ class Ledger:
             for lot in expired:
                 lot["remaining"] = 0
             self.wallet["expired_total"] = int(self.wallet.get("expired_total") or 0) + points
-            deadline = self.wallet.get("inactivity_deadline")
-            if deadline and deadline < self.now:
-                self.wallet["inactivity_deadline"] = None
             self.add(Entry(EntryType.EXPIRE, -points, view))
+        deadline = self.wallet.get("inactivity_deadline")
+        if deadline and deadline < self.now:
+            self.wallet["inactivity_deadline"] = None  # passed: the next credit starts a new one
         matured = [
             lot
             for lot in self.lots
@@ -403,7 +414,10 @@ class Ledger:
                 "ref": external_id or "",
             }
             self.lots.append(lot)
-        if policy.expiry is ExpiryPolicy.INACTIVITY and kind is EntryType.EARN:
+        if policy.expiry is ExpiryPolicy.INACTIVITY and (
+            kind is EntryType.EARN or not self.wallet.get("inactivity_deadline")
+        ):
+            # a purchase pushes the deadline back; any credit into a wallet without one starts it
             self.wallet["inactivity_deadline"] = inactivity_deadline(self.now, policy)
         lots = [{"lot_id": lot_id, "points": rest}] if rest else []
         self.add(Entry(kind, points, lots, external_id, details or {}))
@@ -423,7 +437,8 @@ class Ledger:
         ]
         lots.sort(key=lambda lot: spend_order(lot, self.wallet))
         if first is not None:
-            lots.sort(key=lambda lot: lot["lot_id"] != first)  # stable: the named lot, then the order
+            # stable: the named lot (or the lot it was folded into), then the order
+            lots.sort(key=lambda lot: not holds_lot(lot, first))
         return lots
 
     def take(self, points: int, lots: Iterable[Lot]) -> list[Allocation]:
@@ -455,7 +470,7 @@ class Ledger:
         """Put points back into the lots they came from, with their own expiry and dates; a lot
         that expired meanwhile gets a short grace instead of coming back dead."""
         grace = iso(parse(self.now) + timedelta(days=REVERSAL_GRACE_DAYS))
-        for allocation in allocations:
+        for index, allocation in enumerate(allocations):
             expires = allocation.get("expires_at")
             if expires is not None and expires < self.now:
                 expires = grace
@@ -465,7 +480,7 @@ class Ledger:
                 continue
             self.lots.append(
                 {
-                    "lot_id": allocation["lot_id"] if open_lot is None else f"{allocation['lot_id']}-r",
+                    "lot_id": allocation["lot_id"] if open_lot is None else self.fresh_lot_id(index),
                     "points": allocation["points"],
                     "remaining": allocation["points"],
                     "earned_at": allocation.get("earned_at") or self.now,
@@ -493,6 +508,35 @@ class Ledger:
         taken = self.take(points, self.spendable())
         self.add(Entry(kind, -points, _alloc_view(taken), external_id, details or {}))
         return taken
+
+
+def holds_lot(lot: Lot, lot_id: str) -> bool:
+    return lot["lot_id"] == lot_id or lot_id in (lot.get("folded") or ())
+
+
+def coalesce(lots: list[Lot], now: str) -> list[Lot]:
+    """Fold available lots that share their expiry and reminders into the oldest of them.
+
+    Spending order, expiry and reminders are the same before and after; a purchase's own lot
+    is still found for its returns through `folded`. Pending lots are kept apart (each
+    matures on its own day)."""
+    kept: list[Lot] = []
+    into: dict[tuple[str | None, tuple[int, ...]], Lot] = {}
+    for lot in sorted(lots, key=lambda lot: lot["lot_id"]):
+        if is_pending(lot, now) or (was_pending(lot) and not lot.get("activated")):
+            kept.append(lot)  # its own maturing day, or its `activate` entry still to write
+            continue
+        key = (lot.get("expires_at"), tuple(lot.get("reminded") or ()))
+        oldest = into.get(key)
+        if oldest is None:
+            into[key] = lot
+            kept.append(lot)
+            continue
+        oldest["points"] += lot["points"]
+        oldest["remaining"] += lot["remaining"]
+        oldest["folded"] = [*(oldest.get("folded") or ()), lot["lot_id"], *(lot.get("folded") or ())]
+        oldest["activated"] = True
+    return kept
 
 
 def was_pending(lot: Lot) -> bool:
@@ -583,11 +627,10 @@ def merge(into: Wallet, source: Wallet, now: str) -> tuple[Change, Change]:
         )
     )
     inn = Ledger(into, now)
-    taken_ids = {lot["lot_id"] for lot in inn.lots}
-    for lot in moved:
-        if lot["lot_id"] in taken_ids:
-            lot["lot_id"] = f"{lot['lot_id']}-m"
-        inn.lots.append(lot)
+    for i, lot in enumerate(moved):
+        # a fresh id: the source's ids may be ones this wallet spent, held or folded before
+        inn.lots.append({**lot, "lot_id": inn.fresh_lot_id(i), "moved_from": lot["lot_id"]})
+    moved = inn.lots[len(inn.lots) - len(moved) :]
     earned = int(source.get("lifetime_earned") or 0)
     inn.wallet["lifetime_earned"] = int(inn.wallet.get("lifetime_earned") or 0) + earned
     inn.add(Entry(EntryType.MERGE_IN, points, _lot_view(moved), None, {"from": source["customer_id"]}))

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from loyalty.domain.points import ExpiryPolicy, ReturnPolicy
 from loyalty.schemas.common import CardNumber, Reason, RequestModel
@@ -65,12 +65,12 @@ class PointsSettings(RequestModel):
     anonymous_can_redeem: bool = False
     new_card_can_redeem: bool = False
 
-    @model_validator(mode="after")
-    def _distinct_reminders(self) -> PointsSettings:
-        if len(set(self.reminder_days)) != len(self.reminder_days):
-            raise ValueError("reminder_days must not repeat a day")
-        self.reminder_days = sorted(self.reminder_days, reverse=True)
-        return self
+    @field_validator("reminder_days")
+    @classmethod
+    def _distinct_reminders(cls, days: list[int]) -> list[int]:
+        if len(set(days)) != len(days):
+            raise ValueError("must not repeat a day")
+        return sorted(days, reverse=True)
 
 
 class PointsSettingsView(PointsSettings):

@@ -196,3 +196,68 @@ def test_subscription_filters_by_type_and_ignored_actors(subscription: dict[str,
     invited = next(e for e in derive(record("stream_customer_invited")) if e.type == "customer.invited")
     # When a subscription's filter is applied / Then it wants the event or not
     assert we.wants(subscription, invited) is wanted
+
+
+@pytest.mark.parametrize(
+    ("entry_type", "expected"),
+    [
+        ("earn", ["points.earned"]),
+        ("redeem", ["points.redeemed"]),
+        ("redeem_reversal", ["points.reversed"]),
+        ("earn_reversal", ["points.reversed"]),
+        ("adjust", ["points.adjusted"]),
+        ("expire", ["points.expired"]),
+        ("debt", ["balance.debt"]),
+        # moves a subscriber sees in the balance of the next event, not events of their own
+        ("activate", []),
+        ("debt_settle", []),
+        ("merge_in", []),
+        ("merge_out", []),
+        ("forfeit", []),
+    ],
+)
+def test_each_ledger_entry_type_maps_to_its_event(entry_type: str, expected: list[str]) -> None:
+    # Given a new ledger entry of that type
+    given = copy.deepcopy(record("stream_points_earned"))
+    new = deserialize(given["dynamodb"]["NewImage"])
+    given["dynamodb"]["NewImage"] = serialize({**new, "type": entry_type})
+    # When events are derived / Then the type is the designed one
+    assert types(derive(given)) == expected
+
+
+def test_a_ledger_event_carries_amounts_and_ids_never_the_purchase_details() -> None:
+    # Given the earn entry of a purchase (its details hold the purchase's own fields)
+    given = record("stream_points_earned")
+    # When its event is derived
+    (event,) = derive(given)
+    # Then the data is the amounts and ids, the actor is who earned, and no detail leaks
+    assert event.data == {
+        "customer_id": "c0ffee00000000000000000000000001",
+        "entry_id": "000000000001",
+        "entry_type": "earn",
+        "points": 120,
+        "balance_after": 120,
+        "external_id": "pos-4711",
+        "occurred_at": "2026-11-30T10:00:00.000000Z",
+    }
+    assert event.actor == {"sub": "till-7", "role": "service"}
+    assert event.business_id == "biz-1"
+
+
+def test_a_ledger_entry_is_an_event_only_when_written_and_a_notice_is_points_expiring() -> None:
+    # Given an entry rewritten (never done, but a stream MODIFY must not announce it twice)
+    rewritten = copy.deepcopy(record("stream_points_earned"))
+    rewritten["eventName"] = "MODIFY"
+    rewritten["dynamodb"]["OldImage"] = rewritten["dynamodb"]["NewImage"]
+    # When events are derived / Then there are none
+    assert derive(rewritten) == []
+    # And a reminder notice is points.expiring with what remains and when
+    (expiring,) = derive(record("stream_points_expiring"))
+    assert expiring.type == "points.expiring"
+    assert expiring.data == {
+        "customer_id": "c0ffee00000000000000000000000001",
+        "points": 35,
+        "expires_at": "2027-11-30T22:59:59.999999Z",
+        "days": 7,
+        "lot_id": "L000000001",
+    }
