@@ -33,13 +33,21 @@ def search_customers(
     principal: CurrentPrincipal,
     status: Annotated[ProgramStatus | None, Query()] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
+    email: Annotated[str | None, Query(min_length=1, max_length=254)] = None,
+    phone: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
     status_code: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Page[Customer]:
     return customers.search_customers(
-        principal, status=status, q=q, email=email, status_code=status_code, limit=limit, cursor=cursor
+        principal,
+        status=status,
+        q=q,
+        email=email,
+        phone=phone,
+        status_code=status_code,
+        limit=limit,
+        cursor=cursor,
     )
 
 

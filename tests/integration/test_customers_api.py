@@ -132,9 +132,9 @@ def test_search_by_name_prefix_email_and_status_with_pagination(api: Api) -> Non
     }
     # When searching by a name prefix, case-insensitively
     found = api.ok("GET", "/v1/customers", query={"q": "ANN"})
-    # Then every first-name match comes back, in name order
-    assert [c["first_name"] for c in found["items"]] == ["Ann", "anna", "Annika"]
-    # And a full-name prefix narrows it
+    # Then every name with a word starting so comes back, first or last, by the word found
+    assert [c["first_name"] for c in found["items"]] == ["Ann", "Carl", "anna", "Annika"]
+    # And a second word narrows it
     assert [c["customer_id"] for c in api.ok("GET", "/v1/customers", query={"q": "ann l"})["items"]] == [
         ids["Ann Lee"]
     ]
@@ -157,8 +157,8 @@ def test_search_by_name_prefix_email_and_status_with_pagination(api: Api) -> Non
 def test_bad_list_parameters_are_4xx(api: Api) -> None:
     assert api("GET", "/v1/customers", query={"status": "vip"}).status == 422
     assert api("GET", "/v1/customers", query={"limit": 0}).status == 422
-    assert api("GET", "/v1/customers", query={"cursor": "garbage!!"}).status == 400
-    response = api("GET", "/v1/customers", query={"q": "a", "status": "imported"})
+    assert api("GET", "/v1/customers", query={"status": "active", "cursor": "garbage!!"}).status == 400
+    response = api("GET", "/v1/customers", query={"q": "ann", "email": "ann@example.com"})
     assert response.status == 400 and "one filter" in response.body["error"]["message"]
     assert api("GET", "/v1/customers", query={"email": "nope"}).status == 400
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+# Sharded indexes are read with one Query per shard at once (repository.base.parallel).
+MAX_PARALLEL_REQUESTS = 32
+
 
 @lru_cache(maxsize=1)
 def dynamodb() -> Any:
@@ -19,7 +22,12 @@ def dynamodb() -> Any:
     # built only by this package and DynamoDB validates them again, so botocore's client-side
     # pass over every parameter is skipped (a sixth of a batch write's CPU; webhook logs write
     # hundreds of items per stream batch).
-    config = Config(retries={"mode": "standard", "max_attempts": 6}, parameter_validation=False)
+    # One pooled connection per parallel request, so shard reads never wait for a socket.
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 6},
+        parameter_validation=False,
+        max_pool_connections=MAX_PARALLEL_REQUESTS,
+    )
     return boto3.client("dynamodb", config=config)
 
 

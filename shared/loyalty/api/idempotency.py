@@ -1,5 +1,6 @@
 """`Idempotency-Key` on mutating requests: a retry with the same key and body returns the first
-answer and changes nothing (Powertools idempotency, records kept per business)."""
+answer and changes nothing (Powertools idempotency, records kept per business, spread over
+shards by the request's key)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from loyalty.api.auth import jwt_claims
 from loyalty.api.errors import error_response
+from loyalty.repository import keys
 
 REPLAYED_HEADER = "Idempotency-Replayed"
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-@lru_cache(maxsize=64)
-def _idempotent_runner(business_id: str) -> Callable[..., dict[str, Any]]:
+@lru_cache(maxsize=256)
+def _idempotent_runner(partition: str) -> Callable[..., dict[str, Any]]:
     # Built on first use: only keyed requests need the idempotency package.
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -28,16 +30,15 @@ def _idempotent_runner(business_id: str) -> Callable[..., dict[str, Any]]:
 
     from loyalty.adapters import aws
     from loyalty.config import settings
-    from loyalty.repository import keys
 
     store = DynamoDBPersistenceLayer(
         table_name=settings().table_name,
         boto3_client=aws.dynamodb(),
         key_attr="PK",
         sort_key_attr="SK",
-        # One partition per business: stored answers hold personal data, and an exclusion
+        # The business's partitions only: stored answers hold personal data, and an exclusion
         # must be able to find and purge them (repository.idempotency).
-        static_pk_value=keys.idempotency_pk(f"http#{business_id}"),
+        static_pk_value=partition,
         expiry_attr="ttl",
     )
     config = IdempotencyConfig(
@@ -98,7 +99,9 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMid
         return next_middleware(app)
 
     try:
-        runner = _idempotent_runner(request["business_id"])
+        # The same request always lands in the same shard, where its replay looks.
+        shard_key = "|".join((request["sub"], request["method"], request["path"], key))
+        runner = _idempotent_runner(keys.idempotency_pk(request["business_id"], shard_key))
         stored = runner(request=request, call=call)
     except _NotStored as failed:
         return failed.response

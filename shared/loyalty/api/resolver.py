@@ -13,6 +13,7 @@ from loyalty.api.auth import jwt_claims, principal_from_claims
 from loyalty.api.body import read_json
 from loyalty.api.errors import error_response, register_error_handlers
 from loyalty.api.idempotency import idempotency_middleware
+from loyalty.api.params import known_query_parameters
 from loyalty.domain import errors
 
 
@@ -73,5 +74,6 @@ def create_app(public_routes: frozenset[str] = frozenset()) -> APIGatewayHttpRes
     """The resolver every API handler uses. `public_routes` need no JWT (e.g. invitation links)."""
     app = LoyaltyResolver(public_routes)
     register_error_handlers(app)
-    app.use(middlewares=[idempotency_middleware])
+    # Unknown parameters are refused before an Idempotency-Key could store the answer.
+    app.use(middlewares=[known_query_parameters, idempotency_middleware])
     return app

@@ -56,13 +56,15 @@ def normalize_phone(value: str, default_country_code: str = "") -> str:
     return raw
 
 
+# Letters that carry their "accent" in the letter itself, so decomposition leaves them whole;
+# staff type the plain letters (Ørsted as orsted, Łukasz as lukasz).
+_PLAIN_LETTERS = str.maketrans(
+    {"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "\u0131": "i", "ħ": "h"}
+)
+
+
 def search_words(*parts: str | None) -> list[str]:
     """The words of a name as search matches them: NFKC, accents stripped, lower-cased."""
     text = unicodedata.normalize("NFKD", " ".join(p for p in parts if p))
     plain = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFKC", plain).casefold().split()
-
-
-def normalize_name(first: str | None, last: str | None) -> str:
-    """Case-insensitive key for the name index: `first last`, lower-cased, single spaces."""
-    return " ".join(" ".join(p for p in (first, last) if p).lower().split())
+    return unicodedata.normalize("NFKC", plain).casefold().translate(_PLAIN_LETTERS).split()

@@ -11,10 +11,11 @@ import binascii
 import decimal
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Generic, TypeVar, cast
 
 from botocore.exceptions import ClientError
@@ -349,6 +350,167 @@ def query_all(key_condition: str, values: Mapping[str, Any], **kwargs: Any) -> I
         if not page.next_cursor:
             return
         cursor = page.next_cursor
+
+
+# --- several partitions read as one (sharded indexes, docs/design.md#sharded-indexes) ----
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run independent requests at once (boto3 clients are thread-safe); results in call order."""
+    global _pool
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    aws.dynamodb()  # made here, once: creating clients is not thread-safe
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=aws.MAX_PARALLEL_REQUESTS, thread_name_prefix="ddb")
+    return list(_pool.map(lambda call: call(), calls))
+
+
+def _query_raw(kwargs: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    try:
+        out = aws.dynamodb().query(**kwargs)
+    except ClientError as exc:
+        raise translate(exc) from exc
+    return [deserialize(i) for i in out.get("Items", [])], out.get("LastEvaluatedKey")
+
+
+@dataclass
+class _Shard:
+    pk: str
+    start: dict[str, Any] | None = None  # ExclusiveStartKey: the last item read
+    frontier: str = ""  # every item up to this sort key has been read
+    done: bool = False  # every item has been read
+
+
+def merged_query(
+    pks: Sequence[str],
+    *,
+    index: str,
+    pk_attr: str,
+    sk_attr: str,
+    limit: int,
+    cursor: str | None,
+    list_id: str,
+    below: str | None = None,
+) -> QueryPage[dict[str, Any]]:
+    """One page of several partitions (the shards of one list) merged in sort-key order.
+
+    Sort keys are unique across the shards (they end with the customer id), so the position
+    in the whole list is the sort key of the last item returned: the cursor seals that one
+    value, each shard continues after it, and no item repeats or goes missing between pages.
+    `below` bounds the list (a work list of what is due).
+
+    An item can be returned once every shard has been read up to it. Each shard is first
+    asked for its share of the page; then the shards that stopped short are read, in
+    parallel, up to the median of where the shards stopped (`sort key <= c`, so a shard
+    read that far says so without reading past it), until the page is known. A page then
+    reads about `limit` plus a few items per shard, in two or three rounds of requests.
+    """
+    after = decode_cursor(cursor, list_id)["after"]["S"] if cursor else None
+    shards = [_Shard(pk) for pk in pks]
+    found: list[dict[str, Any]] = []
+    names = {"#pk": pk_attr, "#sk": sk_attr}  # DynamoDB refuses a name the expression leaves unused
+
+    def read(shard: _Shard, count: int, upto: str | None = None) -> list[dict[str, Any]]:
+        condition, values = "#pk = :pk", {":pk": {"S": shard.pk}}
+        if upto is not None:
+            condition, values[":c"] = condition + " AND #sk <= :c", {"S": upto}
+        elif below is not None:
+            condition, values[":b"] = condition + " AND #sk < :b", {"S": below}
+        elif shard.start is None and after is not None:
+            condition, values[":a"] = condition + " AND #sk > :a", {"S": after}
+        kwargs: dict[str, Any] = {
+            "TableName": table_name(),
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names if " AND " in condition else {"#pk": pk_attr},
+            "ExpressionAttributeValues": values,
+            "Limit": count,
+        }
+        if shard.start is not None:
+            kwargs["ExclusiveStartKey"] = shard.start
+        items, last = _query_raw(kwargs)
+        if items:
+            final = items[-1]
+            shard.start = {k: {"S": final[k]} for k in ("PK", "SK", pk_attr, sk_attr)}
+        if last is not None:
+            shard.frontier = items[-1][sk_attr]
+        elif upto is not None:
+            shard.frontier = upto
+        else:
+            shard.done = True
+        return items
+
+    def gather(calls: list[Callable[[], list[dict[str, Any]]]]) -> None:
+        for items in parallel(calls):
+            found.extend(items)
+
+    gather([partial(read, s, max(1, limit // len(pks))) for s in shards])
+    while True:
+        live = [s for s in shards if not s.done]
+        frontier = min((s.frontier for s in live), default=None)
+        known = sorted(
+            (i for i in found if frontier is None or i[sk_attr] <= frontier), key=lambda i: str(i[sk_attr])
+        )
+        if len(known) >= limit or frontier is None:
+            break
+        stops = sorted(s.frontier for s in live)
+        upto = stops[len(stops) // 2] if stops[len(stops) // 2] > frontier else stops[-1]
+        if upto > frontier:
+            gather([partial(read, s, limit, upto) for s in live if s.frontier < upto])
+        else:  # every shard stopped at the same place: read on, each its share of what is missing
+            share = max(1, -(-(limit - len(known)) // len(live)))
+            gather([partial(read, s, share) for s in live])
+    page = known[:limit]
+    more = len(known) > limit or (len(page) == limit and any(not s.done for s in shards))
+    next_cursor = encode_cursor({"after": {"S": page[-1][sk_attr]}}, list_id) if more else None
+    return QueryPage(page, next_cursor)
+
+
+def walk_shards(
+    pks: Sequence[str],
+    key_condition: str,
+    values: Mapping[str, Any],
+    *,
+    index: str,
+    limit: int,
+    cursor: str | None,
+    list_id: str,
+) -> QueryPage[dict[str, Any]]:
+    """A work list over several partitions, one shard after another (no order across them).
+
+    Every item read is returned: the cursor holds the shard and its position in it.
+    `key_condition` names the partition `:pk`.
+    """
+    shard, start = 0, None
+    if cursor:
+        position = decode_cursor(cursor, list_id)
+        shard, start = int(position["shard"]["N"]), position.get("key")
+        if not 0 <= shard < len(pks):
+            raise BadRequest("cursor is not valid; use next_cursor from a previous page", {"field": "cursor"})
+    found: list[dict[str, Any]] = []
+    while shard < len(pks) and len(found) < limit:
+        kwargs: dict[str, Any] = {
+            "TableName": table_name(),
+            "IndexName": index,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeValues": {
+                k: serialize_value(v) for k, v in {**values, ":pk": pks[shard]}.items()
+            },
+            "Limit": limit - len(found),
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        items, start = _query_raw(kwargs)
+        found.extend(items)
+        if start is None:
+            shard += 1
+    if shard >= len(pks):
+        return QueryPage(found, None)
+    position = {"shard": {"N": str(shard)}, **({"key": start} if start else {})}
+    return QueryPage(found, encode_cursor(position, list_id))
 
 
 def _cursor_cipher() -> Any:

@@ -16,8 +16,8 @@ from loyalty.domain.clock import now_iso
 from loyalty.domain.errors import Conflict, Duplicate, NotFound, VersionConflict
 from loyalty.domain.invitations import index_due_at
 from loyalty.domain.lifecycle import AuditKind, eligibility
-from loyalty.domain.normalize import normalize_name
 from loyalty.domain.records import PERSON_IDENTIFIERS, ActorRecord, IdentifierKind, ProfileRecord
+from loyalty.domain.search import indexed_words, name_words
 from loyalty.repository import keys
 from loyalty.repository.base import (
     ConditionFailed,
@@ -26,6 +26,7 @@ from loyalty.repository.base import (
     TransactionCancelled,
     batch_get,
     get_item,
+    merged_query,
     query,
     query_prefix,
 )
@@ -39,24 +40,59 @@ class Suppressed(Conflict):
 
 
 def with_index_keys(profile: ProfileRecord) -> dict[str, Any]:
-    """Return the profile with its key and (sparse) GSI attributes derived from its fields."""
+    """Return the profile with its key and (sparse) GSI attributes derived from its fields.
+
+    The profile is in no name index: its words are items of their own (`name_word_items`),
+    written only when the name changes, so other profile writes never touch that index.
+    """
     bid, cid, status = profile["business_id"], profile["customer_id"], profile["program_status"]
     item = {k: v for k, v in profile.items() if k not in _INTERNAL}
     item.update(keys.customer_key(bid, cid), entity=keys.ENTITY_CUSTOMER)
-    # Only profiles with something personal to find enter the name index (eligibility `listed`).
-    if eligibility(status).listed:
-        item["GSI1PK"] = keys.name_index_pk(bid)
-        item["GSI1SK"] = keys.name_index_sk(
-            normalize_name(profile.get("first_name"), profile.get("last_name")), cid
-        )
-    item["GSI2PK"] = keys.program_status_pk(bid, status)
+    item["GSI2PK"] = keys.program_status_pk(bid, status, cid)
     item["GSI2SK"] = keys.program_status_sk(profile["created_at"], cid)
     # GSI3 (invitation due): loyalty.domain.invitations decides who is due, and since when.
     due = index_due_at(profile)
     if due:
-        item["GSI3PK"] = keys.invite_due_pk(bid)
+        item["GSI3PK"] = keys.invite_due_pk(bid, cid)
         item["GSI3SK"] = keys.invite_due_sk(due, cid)
     return item
+
+
+def searchable_words(profile: ProfileRecord | None) -> list[str]:
+    """The name's words as search sees them; none for a profile that is not listed
+    (eligibility `listed`: only profiles with something personal to find)."""
+    if profile is None or not eligibility(profile["program_status"]).listed:
+        return []
+    return name_words(profile.get("first_name"), profile.get("last_name"))
+
+
+def name_word_item(profile: ProfileRecord, word: str, words: list[str]) -> dict[str, Any]:
+    bid, cid = profile["business_id"], profile["customer_id"]
+    return {
+        **keys.name_word_key(bid, cid, word),
+        "entity": keys.ENTITY_NAME_WORD,
+        "business_id": bid,
+        "customer_id": cid,
+        "word": word,
+        # The whole name: a query of several words is checked against it from the index alone.
+        "words": words,
+        "GSI1PK": keys.name_index_pk(bid, word),
+        "GSI1SK": keys.name_index_sk(word, words, cid),
+    }
+
+
+def stage_name_words(tx: Transaction, before: ProfileRecord | None, after: ProfileRecord) -> None:
+    """Name index entries follow the name: written when its words (or listing) change, else
+    not at all. Each entry's sort key holds the whole name, so a change rewrites them all."""
+    old, new = searchable_words(before), searchable_words(after)
+    if old == new:
+        return
+    bid, cid = after["business_id"], after["customer_id"]
+    kept = indexed_words(new)
+    for word in set(indexed_words(old)) - set(kept):
+        tx.delete(keys.name_word_key(bid, cid, word))
+    for word in kept:
+        tx.put(name_word_item(after, word, new))
 
 
 def strip_keys(item: Mapping[str, Any]) -> ProfileRecord:
@@ -153,6 +189,7 @@ def stage(tx: Transaction, write: Write, at: str | None = None) -> ProfileRecord
                 tx.delete(keys.suppression_key_of(bid, kind, new))
             elif write.check_suppression:
                 tx.check(keys.suppression_key_of(bid, kind, new), "attribute_not_exists(PK)")
+    stage_name_words(tx, before, profile)
     tx.put(audit_item(profile, write.entry, at), "attribute_not_exists(PK)")
     if write.extra:
         write.extra(tx)
@@ -215,6 +252,18 @@ def get_profiles(
     return {p["customer_id"]: cast(ProfileRecord, p) for p in found}
 
 
+def get_profiles_and_catalog(
+    business_id: str, customer_ids: Sequence[str]
+) -> tuple[dict[str, ProfileRecord], dict[str, Any] | None]:
+    """Profiles by id and the business's status catalog item, in one BatchGetItem: a list
+    page shows status names and ranks, and asking for the catalog with the page saves a request."""
+    wanted = [keys.customer_key(business_id, c) for c in customer_ids]
+    found = batch_get([*wanted, keys.status_catalog_key(business_id)])
+    profiles = {p["customer_id"]: cast(ProfileRecord, p) for p in found if p["SK"] == keys.PROFILE_SK}
+    catalog = next((i for i in found if i["SK"] == keys.STATUS_CATALOG_SK), None)
+    return profiles, catalog
+
+
 def get_profile_and_wallet(
     business_id: str, customer_id: str
 ) -> tuple[ProfileRecord | None, dict[str, Any] | None]:
@@ -245,33 +294,50 @@ def history(business_id: str, customer_id: str, limit: int, cursor: str | None) 
 def list_by_program_status(
     business_id: str, status: str, limit: int, cursor: str | None
 ) -> QueryPage[ProfileRecord]:
-    pk = keys.program_status_pk(business_id, status)
-    page = query("GSI2PK = :pk", {":pk": pk}, index=keys.GSI2, limit=limit, cursor=cursor, partition=pk)
+    """Profiles of one program status, oldest first: the status's shards merged (GSI2 projects
+    whole profiles, so a page needs no other read)."""
+    page = merged_query(
+        keys.program_status_pks(business_id, status),
+        index=keys.GSI2,
+        pk_attr="GSI2PK",
+        sk_attr="GSI2SK",
+        limit=limit,
+        cursor=cursor,
+        list_id=f"B#{business_id}#PS#{status}",
+    )
     return page.typed(ProfileRecord)
 
 
-def search_by_name(business_id: str, prefix: str, limit: int, cursor: str | None) -> QueryPage[ProfileRecord]:
-    pk = keys.name_index_pk(business_id)
-    if prefix:
-        page = query(
-            "GSI1PK = :pk AND begins_with(GSI1SK, :p)",
-            {":pk": pk, ":p": prefix},
-            index=keys.GSI1,
-            limit=limit,
-            cursor=cursor,
-            partition=pk,
-        )
-    else:
-        page = query("GSI1PK = :pk", {":pk": pk}, index=keys.GSI1, limit=limit, cursor=cursor, partition=pk)
-    return page.typed(ProfileRecord)
+def search_name_index(
+    business_id: str, anchor: str, limit: int, cursor: str | None, list_id: str
+) -> QueryPage[dict[str, Any]]:
+    """Name word entries whose word starts with `anchor`: one partition, in word order.
+
+    `list_id` names the whole search (its words and filters): a cursor works only for it.
+    """
+    return query(
+        "GSI1PK = :pk AND begins_with(GSI1SK, :p)",
+        {":pk": keys.name_index_pk(business_id, anchor), ":p": anchor},
+        index=keys.GSI1,
+        limit=limit,
+        cursor=cursor,
+        partition=list_id,
+    )
 
 
 def list_status_holders(
     business_id: str, code: str, limit: int, cursor: str | None
 ) -> QueryPage[dict[str, Any]]:
-    """Status assignment items of `code` (their `customer_id` names the holder)."""
-    pk = keys.status_holder_pk(business_id, code)
-    return query("GSI1PK = :pk", {":pk": pk}, index=keys.GSI1, limit=limit, cursor=cursor, partition=pk)
+    """Status assignment items of `code` by customer id (their `customer_id` names the holder)."""
+    return merged_query(
+        keys.status_holder_pks(business_id, code),
+        index=keys.GSI1,
+        pk_attr="GSI1PK",
+        sk_attr="GSI1SK",
+        limit=limit,
+        cursor=cursor,
+        list_id=f"B#{business_id}#SC#{code}",
+    )
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Invitation settings, the invitation-due index (GSI3) and invitation tokens.
+"""Invitation settings, the invitation-due index (GSI3, sharded) and invitation tokens.
 
 Settings live in the business partition; while enabled they carry GSI2 keys under one
 constant partition, so the scheduled run finds enabled businesses with one sparse Query.
@@ -13,7 +13,7 @@ from typing import Any, cast
 from loyalty.adapters import aws
 from loyalty.domain.records import InvitationSettingsRecord, InvitationTokenRecord, ProfileRecord
 from loyalty.repository import keys
-from loyalty.repository.base import Transaction, get_item, query, query_all, serialize, table_name
+from loyalty.repository.base import Transaction, get_item, merged_query, query_all, serialize, table_name
 
 
 def get_settings(business_id: str) -> InvitationSettingsRecord | None:
@@ -45,26 +45,21 @@ def enabled_settings() -> Iterator[dict[str, Any]]:
 def due_customers(business_id: str, now: str, limit: int) -> list[ProfileRecord]:
     """Up to `limit` customer profiles due an invitation or reminder at `now`, oldest due first.
 
-    The key condition alone selects them (no filter), so every item read is a candidate.
+    The key condition alone selects them (no filter), so every item read is a candidate;
+    the index's shards are read in parallel and merged by due time.
     """
-    pk = keys.invite_due_pk(business_id)
     # GSI3SK is "<due>#<customer_id>": every due time <= now sorts below "<now>$" ('$' > '#').
-    bound = f"{now}$"
-    found: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while len(found) < limit:
-        page = query(
-            "GSI3PK = :pk AND GSI3SK < :bound",
-            {":pk": pk, ":bound": bound},
-            index=keys.GSI3,
-            limit=min(limit - len(found), 1000),
-            cursor=cursor,
-        )
-        found.extend(page.items)
-        if not page.next_cursor:
-            break
-        cursor = page.next_cursor
-    return cast(list[ProfileRecord], found)
+    page = merged_query(
+        keys.invite_due_pks(business_id),
+        index=keys.GSI3,
+        pk_attr="GSI3PK",
+        sk_attr="GSI3SK",
+        limit=limit,
+        cursor=None,
+        list_id=f"B#{business_id}#INVITE_DUE",
+        below=f"{now}$",
+    )
+    return cast(list[ProfileRecord], page.items)
 
 
 def token_item(

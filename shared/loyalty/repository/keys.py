@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from loyalty.config import settings
+from loyalty.domain.search import PREFIX_LETTERS
 from loyalty.domain.suppression import identifier_hash
 from loyalty.domain.webhooks.events import CARD_SK, PROFILE_SK
 
@@ -138,28 +139,79 @@ def webhook_delivery_key(business_id: str, webhook_id: str, sent_at: str, delive
     return {"PK": webhook_delivery_pk(business_id, webhook_id), "SK": f"DELIVERY#{sent_at}#{delivery_id}"}
 
 
-# --- GSI1: customers by name, holders of a status label -------------------------------
+# --- write sharding ----------------------------------------------------------------------
+# A partition key takes about 1,000 write units a second. Each per-business index is spread
+# over several keys by a suffix derived from the customer id, so a business's imports, rule
+# re-evaluations and invitation runs spread over all of them (README#capacity); readers
+# query every shard in parallel and merge (repository.base.merged_query). The counts are
+# part of the key design: changing one re-keys the index (README#migrating-a-deployed-table).
+PROGRAM_STATUS_SHARDS = 16  # one write per customer created or changed
+STATUS_HOLDER_SHARDS = 16  # one write per assignment
+# A claimed invitation moves its entry within the shard (a delete and a put): twice as many.
+INVITE_DUE_SHARDS = 32
+# Shared by every business: spread wider than one business needs.
+STATUS_EXPIRY_SHARDS = 32
+IDEMPOTENCY_SHARDS = 16
+
+
+def shard_of(customer_id: str, shards: int) -> int:
+    return int(hashlib.blake2b(customer_id.encode(), digest_size=4).hexdigest(), 16) % shards
+
+
+def _sharded(base: str, shard: int) -> str:
+    return f"{base}#{shard:02d}"
+
+
+# --- GSI1: name words, holders of a status label ------------------------------------------
 GSI1 = "GSI1"
+NAME_WORD_SK_PREFIX = "NAME#"
+ENTITY_NAME_WORD = "name_word"
+# The name index is keyed by a word's first letters (loyalty.domain.search): one partition
+# answers a search for any prefix of two letters or more, and a business's words spread over
+# hundreds of keys.
 
 
-def name_index_pk(business_id: str) -> str:
-    return f"B#{business_id}#NAME"
+def name_word_key(business_id: str, customer_id: str, word: str) -> dict[str, str]:
+    """One item per word of a listed customer's name, in the customer's partition."""
+    return {"PK": customer_pk(business_id, customer_id), "SK": f"{NAME_WORD_SK_PREFIX}{word}"}
 
 
-def name_index_sk(full_name: str, customer_id: str) -> str:
-    return f"{full_name}#{customer_id}"
+def name_index_pk(business_id: str, word: str) -> str:
+    return f"B#{business_id}#NAME#{word[:PREFIX_LETTERS]}"
 
 
-def status_holder_pk(business_id: str, code: str) -> str:
+def name_index_sk(word: str, words: list[str], customer_id: str) -> str:
+    # Matches sort by the word found, then by the whole name.
+    return f"{word}#{' '.join(words)}#{customer_id}"
+
+
+def _status_holder_base(business_id: str, code: str) -> str:
     return f"B#{business_id}#SC#{code}"
 
 
-# --- GSI2: customers by program status (sparse), businesses with invitations on -------
+def status_holder_pk(business_id: str, code: str, customer_id: str) -> str:
+    return _sharded(_status_holder_base(business_id, code), shard_of(customer_id, STATUS_HOLDER_SHARDS))
+
+
+def status_holder_pks(business_id: str, code: str) -> list[str]:
+    return [_sharded(_status_holder_base(business_id, code), s) for s in range(STATUS_HOLDER_SHARDS)]
+
+
+# --- GSI2: customers by program status (sparse), businesses with invitations on ---------
 GSI2 = "GSI2"
 
 
-def program_status_pk(business_id: str, status: str) -> str:
+def _program_status_base(business_id: str, status: str) -> str:
     return f"B#{business_id}#PS#{status}"
+
+
+def program_status_pk(business_id: str, status: str, customer_id: str) -> str:
+    base = _program_status_base(business_id, status)
+    return _sharded(base, shard_of(customer_id, PROGRAM_STATUS_SHARDS))
+
+
+def program_status_pks(business_id: str, status: str) -> list[str]:
+    return [_sharded(_program_status_base(business_id, status), s) for s in range(PROGRAM_STATUS_SHARDS)]
 
 
 def program_status_sk(created_at: str, customer_id: str) -> str:
@@ -167,22 +219,49 @@ def program_status_sk(created_at: str, customer_id: str) -> str:
 
 
 INVITATIONS_ENABLED_PK = "INVITATIONS#ENABLED"
-STATUS_EXPIRY_PK = "STATUS#EXPIRY"
+
+
+def status_expiry_pk(customer_id: str) -> str:
+    return _sharded("STATUS#EXPIRY", shard_of(customer_id, STATUS_EXPIRY_SHARDS))
+
+
+def status_expiry_pks() -> list[str]:
+    return [_sharded("STATUS#EXPIRY", s) for s in range(STATUS_EXPIRY_SHARDS)]
+
 
 # --- GSI3: customers due an invitation or a reminder (sparse) --------------------------
 GSI3 = "GSI3"
 
 
-def invite_due_pk(business_id: str) -> str:
-    return f"B#{business_id}#INVITE_DUE"
+def invite_due_pk(business_id: str, customer_id: str) -> str:
+    return _sharded(f"B#{business_id}#INVITE_DUE", shard_of(customer_id, INVITE_DUE_SHARDS))
+
+
+def invite_due_pks(business_id: str) -> list[str]:
+    return [_sharded(f"B#{business_id}#INVITE_DUE", s) for s in range(INVITE_DUE_SHARDS)]
 
 
 def invite_due_sk(due_at: str, customer_id: str) -> str:
     return f"{due_at}#{customer_id}"
 
 
-def idempotency_pk(name: str) -> str:
-    return f"IDEMPOTENCY#{name}"
+# --- idempotency records (Powertools) ---------------------------------------------------
+# Per business, so an exclusion can find and purge the stored answers that quote a person;
+# spread by the request's own key, so a replay finds its record in the same shard.
+
+
+def idempotency_pk(business_id: str, request_key: str) -> str:
+    return _sharded(f"IDEMPOTENCY#http#{business_id}", shard_of(request_key, IDEMPOTENCY_SHARDS))
+
+
+def idempotency_pks(business_id: str) -> list[str]:
+    return [_sharded(f"IDEMPOTENCY#http#{business_id}", s) for s in range(IDEMPOTENCY_SHARDS)]
+
+
+def idempotency_unsharded_pk(business_id: str) -> str:
+    """Where records lived before they were spread: they expire within 24 h of the change,
+    until which an exclusion purges this partition too (README#migrating-a-deployed-table)."""
+    return f"IDEMPOTENCY#http#{business_id}"
 
 
 # --- points (docs/design.md#points-ledger) ----------------------------------------------
@@ -222,10 +301,6 @@ def points_op_key(business_id: str, kind: str, external_id: str) -> dict[str, st
     """A points command by its caller's external id: idempotency, and the purchase or
     redemption it recorded (returns and captures find it here)."""
     return {"PK": f"B#{business_id}#POP#{kind}#{external_id}", "SK": OP_SK}
-
-
-def shard_of(customer_id: str, shards: int) -> int:
-    return int(hashlib.blake2b(customer_id.encode(), digest_size=4).hexdigest(), 16) % shards
 
 
 def points_due_pk(shard: int) -> str:

@@ -87,7 +87,7 @@ def change_status(change: StatusChange) -> None:
         ":to": change.target,
         ":at": change.at,
         ":lc": last_change,
-        ":g2": keys.program_status_pk(bid, change.target),
+        ":g2": keys.program_status_pk(bid, change.target, cid),
     }
     values.update({f":s{i}": s for i, s in enumerate(sources)})
     condition = f"#v = :v AND #s IN ({', '.join(f':s{i}' for i in range(len(sources)))})"

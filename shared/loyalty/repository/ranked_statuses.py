@@ -4,7 +4,7 @@ All of a business's definitions live in one versioned item: re-ranking is a sing
 conditional write (atomic, rank uniqueness by construction) and a profile read resolves
 names and ranks with one GetItem. Each assignment also has an item in the customer's
 partition, indexed by GSI1 (holders of a code) and, when it expires, by the sparse GSI2
-partition `STATUS#EXPIRY` (the expiry schedule's work list).
+partitions `STATUS#EXPIRY#<shard>` (the expiry schedule's work list).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from loyalty.repository.base import (
     TransactionCancelled,
     batch_get,
     get_item,
-    query,
     table_name,
+    walk_shards,
 )
 
 MAX_RECENT_JOBS = 10
@@ -44,7 +44,11 @@ def get_catalog(business_id: str, consistent: bool = False) -> CatalogRecord:
 
     An empty catalog (version 0) when none is stored.
     """
-    item = get_item(keys.status_catalog_key(business_id), consistent=consistent)
+    return catalog_of(get_item(keys.status_catalog_key(business_id), consistent=consistent))
+
+
+def catalog_of(item: Mapping[str, Any] | None) -> CatalogRecord:
+    """The catalog a stored catalog item holds (an empty one, version 0, for none)."""
     if not item:
         return empty_catalog()
     return {
@@ -102,12 +106,12 @@ def assignment_item(business_id: str, customer_id: str, code: str, assignment: M
         "customer_id": customer_id,
         "code": code,
         **{k: v for k, v in assignment.items() if v is not None},
-        "GSI1PK": keys.status_holder_pk(business_id, code),
+        "GSI1PK": keys.status_holder_pk(business_id, code, customer_id),
         "GSI1SK": customer_id,
     }
     expires_at = assignment.get("expires_at")
     if expires_at:
-        item["GSI2PK"] = keys.STATUS_EXPIRY_PK
+        item["GSI2PK"] = keys.status_expiry_pk(customer_id)
         item["GSI2SK"] = keys.status_expiry_sk(str(expires_at), business_id, customer_id, code)
     return item
 
@@ -135,19 +139,21 @@ def holders_page(business_id: str, code: str, limit: int, cursor: str | None) ->
 def profiles_page(
     business_id: str, program_status: str, limit: int, cursor: str | None
 ) -> QueryPage[ProfileRecord]:
-    """Whole profiles (GSI2 projects every attribute): one request reads `limit` of them."""
+    """Whole profiles (GSI2 projects every attribute), the status's shards merged."""
     return customers_repo.list_by_program_status(business_id, program_status, limit, cursor)
 
 
 def expired_page(now: str, limit: int, cursor: str | None) -> QueryPage[dict[str, Any]]:
-    """Assignment items whose expires_at is before `now`, oldest first, across businesses."""
-    return query(
+    """Assignment items whose expires_at is before `now`, across businesses: one shard after
+    another, oldest first in each (a work list: every item read is due)."""
+    return walk_shards(
+        keys.status_expiry_pks(),
         "GSI2PK = :pk AND GSI2SK < :now",
-        {":pk": keys.STATUS_EXPIRY_PK, ":now": now},
+        {":now": now},
         index=keys.GSI2,
         limit=limit,
         cursor=cursor,
-        partition=keys.STATUS_EXPIRY_PK,
+        list_id="STATUS#EXPIRY",
     )
 
 

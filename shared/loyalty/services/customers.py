@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from loyalty.domain import audit, points, ranked_statuses
+from loyalty.domain import audit, points, ranked_statuses, search
 from loyalty.domain.clock import new_id, now_iso
-from loyalty.domain.errors import BadRequest, Conflict, NotFound, VersionConflict
+from loyalty.domain.errors import BadRequest, Conflict, NotFound, ValidationFailed, VersionConflict
 from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, apply, eligibility
-from loyalty.domain.normalize import normalize_email, normalize_name
+from loyalty.domain.normalize import normalize_email, normalize_phone
 from loyalty.domain.principal import BACK_OFFICE, Principal, Role
 from loyalty.domain.records import CatalogRecord, ProfileRecord, updated, with_sources
 from loyalty.repository import customers as repo
 from loyalty.repository.program_status import resolve_deferred
-from loyalty.repository.ranked_statuses import get_catalog
+from loyalty.repository.ranked_statuses import catalog_of, get_catalog
 from loyalty.schemas.common import Page
 from loyalty.schemas.customers import AuditEvent, CardRef, Customer, CustomerCreate, CustomerPatch, StatusRef
 from loyalty.services.ranked_statuses.rules import apply_rules
@@ -91,32 +91,46 @@ def get_customer(principal: Principal, customer_id: str) -> Customer:
     return customer.model_copy(update={"balance": held})
 
 
+# Name searches read the index page by page until the page is full; bounded so that a
+# selective filter (q with status) answers a short page with a cursor rather than read on.
+MAX_SEARCH_READS = 3
+
+
 def search_customers(
     principal: Principal,
     *,
     status: ProgramStatus | None = None,
     q: str | None = None,
     email: str | None = None,
+    phone: str | None = None,
     status_code: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[Customer]:
+    """Search by name words (optionally within a program status), by exact e-mail or phone,
+    or list by program status or by ranked status (docs/design.md#search)."""
     principal.require(BACK_OFFICE)
     bid = principal.business_id
-    chosen = [
-        name
-        for name, value in (("status", status), ("q", q), ("email", email), ("status_code", status_code))
-        if value
-    ]
+    given = {"q": q, "email": email, "phone": phone, "status_code": status_code}
+    chosen = [name for name, value in given.items() if value is not None]
+    if status is not None and q is None:
+        chosen.append("status")
     if len(chosen) > 1:
         raise BadRequest(f"use one filter at a time, got {', '.join(chosen)}", {"fields": chosen})
+    if not chosen:
+        # A business may hold millions: listing them all is no page staff can use.
+        message = "name what to find: q, email, phone, status or status_code"
+        raise ValidationFailed(message, [{"field": "q", "message": message}])
     size = _page_limit(limit)
-    if email:
+    if email is not None or phone is not None:
+        kind = "email" if email is not None else "phone"
+        if phone is not None and phone.startswith(" "):
+            phone = "+" + phone[1:]  # a "+" not escaped in a query string arrives as a space
         try:
-            normalized = normalize_email(email)
+            value = normalize_email(email) if email is not None else normalize_phone(phone or "")
         except ValueError as exc:
-            raise BadRequest(str(exc), {"field": "email"}) from exc
-        cid = repo.find_by_identifier(bid, "email", normalized)
+            raise BadRequest(str(exc), {"field": kind}) from exc
+        cid = repo.find_by_identifier(bid, kind, value)
         profile = repo.get_profile(bid, cid) if cid else None
         return Page[Customer](items=[to_customer(profile, principal)] if profile else [], next_cursor=None)
     if status_code:
@@ -124,19 +138,61 @@ def search_customers(
             # An unknown code is refused, never answered with an empty list (docs/design.md#ranked-statuses).
             raise NotFound(f"status {status_code} is not defined", {"field": "status_code"})
         holders = repo.list_status_holders(bid, status_code, size, cursor)
-        profiles = repo.get_profiles(bid, [i["customer_id"] for i in holders.items], consistent=False)
+        profiles, catalog = repo.get_profiles_and_catalog(bid, [i["customer_id"] for i in holders.items])
         ordered = [profiles[i["customer_id"]] for i in holders.items if i["customer_id"] in profiles]
-        return _page(ordered, holders.next_cursor, principal)
-    if status:
-        page = repo.list_by_program_status(bid, status.value, size, cursor)
-    else:
-        page = repo.search_by_name(bid, normalize_name(q, None) if q else "", size, cursor)
+        return _page(ordered, holders.next_cursor, principal, catalog_of(catalog))
+    if q is not None:
+        return _search_names(principal, q, status, size, cursor)
+    assert status is not None
+    page = repo.list_by_program_status(bid, status.value, size, cursor)
     return _page(page.items, page.next_cursor, principal)
 
 
-def _page(profiles: list[ProfileRecord], next_cursor: str | None, principal: Principal) -> Page[Customer]:
-    catalog = None
-    if any(p.get("statuses") for p in profiles):
+def _search_names(
+    principal: Principal, q: str, status: ProgramStatus | None, size: int, cursor: str | None
+) -> Page[Customer]:
+    """Entries of the anchor word's index partition that answer the query, then their profiles
+    and the status catalog in one BatchGetItem: two requests for a page of `q` alone."""
+    bid = principal.business_id
+    words = search.query_words(q)
+    anchor = search.anchor_of(words)
+    if anchor is None:
+        message = f"q needs a word of at least {search.PREFIX_LETTERS} letters"
+        raise ValidationFailed(message, [{"field": "q", "message": message}])
+    # The cursor belongs to this search: its words and its status filter.
+    list_id = f"B#{bid}#NAME#{' '.join(words)}#{status.value if status else ''}"
+    found: list[ProfileRecord] = []
+    catalog: dict[str, Any] | None = None
+    # One word alone keeps nearly every entry it reads (it drops only a customer's second word
+    # with the same start): a short page then beats a second round of requests.
+    reads = MAX_SEARCH_READS if status is not None or len(words) > 1 else 1
+    for _ in range(reads):
+        page = repo.search_name_index(bid, anchor, size - len(found), cursor, list_id)
+        cursor = page.next_cursor
+        entries = [e for e in page.items if search.answers(e["word"], e["words"], words)]
+        if entries:
+            profiles, catalog = repo.get_profiles_and_catalog(bid, [e["customer_id"] for e in entries])
+            for entry in entries:
+                profile = profiles.get(entry["customer_id"])
+                # The index is read eventually consistently: the profile has the last word.
+                if profile is None or not search.answers(
+                    entry["word"], repo.searchable_words(profile), words
+                ):
+                    continue
+                if status is None or profile["program_status"] == status.value:
+                    found.append(profile)
+        if len(found) >= size or not cursor:
+            break
+    return _page(found, cursor, principal, catalog_of(catalog) if catalog is not None else None)
+
+
+def _page(
+    profiles: list[ProfileRecord],
+    next_cursor: str | None,
+    principal: Principal,
+    catalog: CatalogRecord | None = None,
+) -> Page[Customer]:
+    if catalog is None and any(p.get("statuses") for p in profiles):
         catalog = get_catalog(principal.business_id)
     items = [to_customer(p, principal, catalog) for p in profiles]
     return Page[Customer](items=items, next_cursor=next_cursor)

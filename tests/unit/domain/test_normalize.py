@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty.domain.normalize import normalize_email, normalize_name, normalize_phone
+from loyalty.domain.normalize import normalize_email, normalize_phone, search_words
 
 
 def test_email_is_trimmed_and_lower_cased() -> None:
@@ -33,6 +33,9 @@ def test_phone_with_default_country_and_garbage() -> None:
         normalize_phone("call me")
 
 
-def test_name_key_is_case_and_space_insensitive() -> None:
-    assert normalize_name("  Ann ", "LEE") == "ann lee"
-    assert normalize_name(None, None) == ""
+def test_search_words_ignore_case_accents_and_spacing() -> None:
+    assert search_words("  Ann ", "LEE") == ["ann", "lee"]
+    assert search_words("Zoë", "Ångström-Müller") == ["zoe", "angstrom-muller"]
+    assert search_words("\uff21\uff2e\uff2e", None) == ["ann"]  # full-width
+    assert search_words("Ørsted", "Łukasz Æbeltoft") == ["orsted", "lukasz", "aebeltoft"]
+    assert search_words(None, None) == []
