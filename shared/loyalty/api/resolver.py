@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
+from loyalty.adapters import aws
 from loyalty.api.auth import jwt_claims, principal_from_claims
 from loyalty.api.body import read_json
 from loyalty.api.errors import error_response, register_error_handlers
@@ -74,6 +75,9 @@ def create_app(public_routes: frozenset[str] = frozenset()) -> APIGatewayHttpRes
     """The resolver every API handler uses. `public_routes` need no JWT (e.g. invitation links)."""
     app = LoyaltyResolver(public_routes)
     register_error_handlers(app)
+    # Every request reads the table: its client is made while the function initialises
+    # (Lambda's init phase), not by the first request.
+    aws.dynamodb()
     # Unknown parameters are refused before an Idempotency-Key could store the answer.
     app.use(middlewares=[known_query_parameters, idempotency_middleware])
     return app

@@ -1,7 +1,7 @@
 """Low-level DynamoDB plumbing: (de)serialisation, transactions, queries, cursors, errors.
 
 The low-level client (loyalty.adapters.aws, not the resource API) keeps cold starts short;
-items cross this boundary as plain Python dicts.
+items cross this boundary as plain Python dicts (loyalty.repository.codec converts them).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 from botocore.exceptions import ClientError
@@ -25,15 +25,7 @@ from loyalty.config import settings
 from loyalty.domain.errors import BadRequest, Conflict, Throttled, Unavailable, ValidationFailed
 from loyalty.domain.keyed import derive_key
 from loyalty.domain.webhooks.events import StreamChange
-
-
-@lru_cache(maxsize=1)
-def _codec() -> tuple[Any, Any]:
-    # boto3.dynamodb.types imports all of boto3: deferred so a handler's cold import stays light.
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-    return TypeSerializer(), TypeDeserializer()
-
+from loyalty.repository.codec import DYNAMODB_CONTEXT, from_attribute, to_attribute
 
 MAX_TRANSACTION_ITEMS = 100
 T = TypeVar("T")
@@ -46,8 +38,6 @@ def table_name() -> str:
 
 def _storable(value: int | float) -> Decimal:
     """The number as DynamoDB stores it; refused (422) when DynamoDB could not store it exactly."""
-    from boto3.dynamodb.types import DYNAMODB_CONTEXT
-
     try:
         return DYNAMODB_CONTEXT.create_decimal(Decimal(str(value)))
     except decimal.DecimalException as exc:
@@ -81,17 +71,15 @@ def _from_dynamo(value: Any) -> Any:
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    serializer = _codec()[0]
-    return {k: serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+    return {k: to_attribute(_to_dynamo(v)) for k, v in item.items() if v is not None}
 
 
 def serialize_value(value: Any) -> dict[str, Any]:
-    return _codec()[0].serialize(_to_dynamo(value))
+    return to_attribute(_to_dynamo(value))
 
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    deserializer = _codec()[1]
-    return {k: _from_dynamo(deserializer.deserialize(v)) for k, v in item.items()}
+    return {k: _from_dynamo(from_attribute(v)) for k, v in item.items()}
 
 
 def stream_change(record: Mapping[str, Any]) -> StreamChange:
@@ -404,9 +392,9 @@ def merged_query(
 
     An item can be returned once every shard has been read up to it. Each shard is first
     asked for its share of the page; then the shards that stopped short are read, in
-    parallel, up to the median of where the shards stopped (`sort key <= c`, so a shard
-    read that far says so without reading past it), until the page is known. A page then
-    reads about `limit` plus a few items per shard, in two or three rounds of requests.
+    parallel, up to a point among where the others stopped (`sort key <= c`: a shard read
+    that far says so without reading past it), until the page is known. A page of 50 from
+    16 shards then reads about 1.3 items per item returned, in about two rounds.
     """
     after = decode_cursor(cursor, list_id)["after"]["S"] if cursor else None
     shards = [_Shard(pk) for pk in pks]
@@ -456,9 +444,11 @@ def merged_query(
         )
         if len(known) >= limit or frontier is None:
             break
-        stops = sorted(s.frontier for s in live)
-        upto = stops[len(stops) // 2] if stops[len(stops) // 2] > frontier else stops[-1]
-        if upto > frontier:
+        ahead = sorted(s.frontier for s in live if s.frontier > frontier)
+        if ahead:
+            # Two thirds through where the shards stopped: a guess at where the page ends
+            # (further reads one round less often than it over-reads; tuned on simulated pages).
+            upto = ahead[len(ahead) * 2 // 3]
             gather([partial(read, s, limit, upto) for s in live if s.frontier < upto])
         else:  # every shard stopped at the same place: read on, each its share of what is missing
             share = max(1, -(-(limit - len(known)) // len(live)))

@@ -177,8 +177,7 @@ def save_checkpoint(business_id: str, import_id: str, owner: str, previous_rows:
     if cp.outcome_item:
         tx.put(
             {
-                "PK": keys.import_pk(business_id, import_id),
-                "SK": keys.import_row_sk(cp.outcome_item["first_row"]),
+                **keys.import_rows_key(business_id, import_id, cp.outcome_item["first_row"]),
                 "entity": keys.ENTITY_IMPORT_ROWS,
                 **cp.outcome_item,
             }

@@ -83,14 +83,16 @@ def import_key(business_id: str, import_id: str) -> dict[str, str]:
     return {"PK": import_pk(business_id, import_id), "SK": REPORT_SK}
 
 
-def import_row_sk(row: int) -> str:
-    return f"ROW#{row:09d}"
+def import_rows_key(business_id: str, import_id: str, first_row: int) -> dict[str, str]:
+    """A chunk's row outcomes (kilobytes each): a partition per chunk, not the report's, so a
+    large import's writes do not pile onto one key."""
+    return {"PK": f"{import_pk(business_id, import_id)}#ROW#{first_row:09d}", "SK": IMPORT_ROWS_SK}
 
 
 ENTITY_IMPORT = "import"
 # One item per processed chunk of an import: the outcome of each of its rows.
 ENTITY_IMPORT_ROWS = "import_rows"
-IMPORT_ROW_SK_PREFIX = "ROW#"
+IMPORT_ROWS_SK = "ROWS"
 
 
 def invitation_token_key(token_hash: str) -> dict[str, str]:
