@@ -1,36 +1,21 @@
 """The process's AWS clients, made once each and shared by every caller.
 
-Clients come from botocore, not boto3: boto3 adds nothing a function uses, and importing it
-(its session, resources and s3transfer) costs a cold start more than a tenth of its time.
-The DynamoDB client is made while the function initialises (loyalty.api.resolver), as
-every request needs it. `reset()` drops them all: the local stack, the test harness and the
-benchmarks call it when the endpoint or the mock changes.
+boto3 is imported with this module, so a function pays for it while it initialises (Lambda's
+init phase), never in a request; the DynamoDB client, which every request needs, is made then
+too (loyalty.api.resolver). `reset()` drops them all: the local stack, the test harness and
+the benchmarks call it when the endpoint or the mock changes.
 """
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from typing import Any
 
-import botocore.session
+import boto3
 from botocore.config import Config
 
 # Sharded indexes are read with one Query per shard at once (repository.base.parallel).
 MAX_PARALLEL_REQUESTS = 32
-
-
-@lru_cache(maxsize=1)
-def session() -> Any:
-    """The botocore session clients are made from. Where the process has boto3 loaded (the
-    local stack, tests and benchmarks, whose tools hook the default session's events), its
-    default session; in a function, botocore's own."""
-    boto3 = sys.modules.get("boto3")
-    if boto3 is not None:
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        return boto3.DEFAULT_SESSION._session
-    return botocore.session.get_session()
 
 
 @lru_cache(maxsize=1)
@@ -45,27 +30,25 @@ def dynamodb() -> Any:
         parameter_validation=False,
         max_pool_connections=MAX_PARALLEL_REQUESTS,
     )
-    return session().create_client("dynamodb", config=config)
+    return boto3.client("dynamodb", config=config)
 
 
 @lru_cache(maxsize=1)
 def sqs() -> Any:
-    return session().create_client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
 @lru_cache(maxsize=1)
 def s3() -> Any:
     # Path-style keeps presigned URLs usable against a loopback moto server.
-    return session().create_client(
-        "s3", config=Config(signature_version="s3v4", s3={"addressing_style": "path"})
-    )
+    return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
 
 @lru_cache(maxsize=1)
 def ses() -> Any:
-    return session().create_client("ses")
+    return boto3.client("ses")
 
 
 def reset() -> None:
-    for factory in (session, dynamodb, sqs, s3, ses):
+    for factory in (dynamodb, sqs, s3, ses):
         factory.cache_clear()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from loyalty.adapters import aws
 from loyalty.config import settings
 
@@ -24,8 +26,6 @@ def upload_url(key: str, expires_in: int = UPLOAD_URL_SECONDS) -> str:
 
 def object_size(key: str) -> int | None:
     """Size in bytes, or None when the object does not exist."""
-    from botocore.exceptions import ClientError
-
     try:
         head = aws.s3().head_object(Bucket=settings().import_bucket, Key=key)
     except ClientError as exc:
@@ -37,8 +37,6 @@ def object_size(key: str) -> int | None:
 
 def open_object(key: str, start: int = 0) -> Any:
     """A streaming body from byte `start` (a ranged GetObject; never the whole file in memory)."""
-    from botocore.exceptions import ClientError
-
     kwargs: dict[str, Any] = {"Bucket": settings().import_bucket, "Key": key}
     if start:
         kwargs["Range"] = f"bytes={start}-"

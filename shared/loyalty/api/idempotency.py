@@ -10,9 +10,20 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
+from loyalty.adapters import aws
 from loyalty.api.auth import jwt_claims
 from loyalty.api.errors import error_response
+from loyalty.config import settings
 from loyalty.repository import keys
 
 REPLAYED_HEADER = "Idempotency-Replayed"
@@ -21,16 +32,6 @@ _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 @lru_cache(maxsize=256)
 def _idempotent_runner(partition: str) -> Callable[..., dict[str, Any]]:
-    # Built on first use: only keyed requests need the idempotency package.
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
-    from loyalty.adapters import aws
-    from loyalty.config import settings
-
     store = DynamoDBPersistenceLayer(
         table_name=settings().table_name,
         boto3_client=aws.dynamodb(),
@@ -86,12 +87,6 @@ def idempotency_middleware(app: APIGatewayHttpResolver, next_middleware: NextMid
         "key": key,
         "body": event.body or "",
     }
-    # Imported here: the idempotency package pulls in boto3, which only keyed requests need.
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
     ran: list[bool] = []
 
     def call() -> Response:

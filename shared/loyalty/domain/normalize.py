@@ -11,16 +11,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from email_validator import EmailNotValidError, validate_email
+
 _PHONE_JUNK = re.compile(r"[\s().\-/]")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 def normalize_email(value: str) -> str:
     """The canonical address; raise ValueError with a readable reason when invalid."""
-    # Deferred: email_validator compiles its grammar at import (a tenth of a function's cold
-    # init), and many invocations never see an address.
-    from email_validator import EmailNotValidError, validate_email
-
     candidate = unicodedata.normalize("NFKC", value).strip().lower()
     try:
         # No DNS: validation must not depend on the network (and Lambda cold starts).

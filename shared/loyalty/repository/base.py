@@ -1,7 +1,8 @@
 """Low-level DynamoDB plumbing: (de)serialisation, transactions, queries, cursors, errors.
 
 The low-level client (loyalty.adapters.aws, not the resource API) keeps cold starts short;
-items cross this boundary as plain Python dicts (loyalty.repository.codec converts them).
+items cross this boundary as plain Python dicts (boto3's TypeSerializer/TypeDeserializer
+convert them; imported with the module, so the function's init pays for it, not a request).
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from loyalty.adapters import aws
 from loyalty.config import settings
 from loyalty.domain.errors import BadRequest, Conflict, Throttled, Unavailable, ValidationFailed
 from loyalty.domain.keyed import derive_key
 from loyalty.domain.webhooks.events import StreamChange
-from loyalty.repository.codec import DYNAMODB_CONTEXT, from_attribute, to_attribute
 
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 MAX_TRANSACTION_ITEMS = 100
 T = TypeVar("T")
 R = TypeVar("R")
@@ -71,15 +76,15 @@ def _from_dynamo(value: Any) -> Any:
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: to_attribute(_to_dynamo(v)) for k, v in item.items() if v is not None}
+    return {k: _SERIALIZER.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
 
 
 def serialize_value(value: Any) -> dict[str, Any]:
-    return to_attribute(_to_dynamo(value))
+    return _SERIALIZER.serialize(_to_dynamo(value))
 
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(from_attribute(v)) for k, v in item.items()}
+    return {k: _from_dynamo(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
 
 
 def stream_change(record: Mapping[str, Any]) -> StreamChange:
@@ -503,10 +508,7 @@ def walk_shards(
     return QueryPage(found, encode_cursor(position, list_id))
 
 
-def _cursor_cipher() -> Any:
-    # Deferred: only paged requests pay for the cipher (cryptography's AES-GCM).
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+def _cursor_cipher() -> AESGCM:
     return AESGCM(derive_key(settings().suppression_key, "cursor"))
 
 
@@ -521,8 +523,6 @@ def encode_cursor(last_key: Mapping[str, Any], partition: str | None = None) -> 
 
 def decode_cursor(cursor: str, partition: str | None = None) -> dict[str, Any]:
     """The key a cursor names; any cursor this service did not make for this list is a 400."""
-    from cryptography.exceptions import InvalidTag
-
     refused = BadRequest("cursor is not valid; use next_cursor from a previous page", {"field": "cursor"})
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
