@@ -33,6 +33,7 @@ BODIES: dict[str, Any] = {
     "POST /v1/customers/{customer_id}/opt-out": {},
     "PUT /v1/customers/{customer_id}/program-status": {"status": "inactive", "reason": "x"},
     "PUT /v1/customers/{customer_id}/statuses/{code}": {},
+    "PUT /v1/customers/{customer_id}/tier": {"code": "vip", "until": "2030-01-01T00:00:00Z", "floor": False},
     "PATCH /v1/status-definitions/{code}": {"name": "Hijacked"},
     "POST /v1/status-definitions/{code}/assignments": {"action": "assign", "customer_ids": []},
     "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {},
@@ -91,6 +92,7 @@ def tenant(api: Api, aws: Aws, loopback_hooks: None) -> dict[str, str]:
         "webhook_id": hook["webhook_id"],
         "delivery_id": "0" * 32,
         "import_id": report["import_id"],
+        "job_id": "0" * 32,
     }
 
 

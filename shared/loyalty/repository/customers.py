@@ -215,14 +215,18 @@ def get_profiles(
     return {p["customer_id"]: cast(ProfileRecord, p) for p in found}
 
 
-def get_profile_and_wallet(
-    business_id: str, customer_id: str
-) -> tuple[ProfileRecord | None, dict[str, Any] | None]:
-    """A profile with its points wallet: one BatchGetItem (a profile view shows the balance)."""
-    wanted = [keys.customer_key(business_id, customer_id), keys.wallet_key(business_id, customer_id)]
-    found = {i["SK"]: i for i in batch_get(wanted)}
-    profile = found.get(keys.PROFILE_SK)
-    return (cast(ProfileRecord, profile) if profile else None), found.get(keys.WALLET_SK)
+def get_profile_view(business_id: str, customer_id: str) -> dict[str, dict[str, Any]]:
+    """What a profile view shows, in one BatchGetItem: the profile, its points wallet and tier
+    record, the status catalog (names, ranks, the tier ladder) and the points settings (time
+    zone). Keyed by sort key; absent items are missing."""
+    wanted = [
+        keys.customer_key(business_id, customer_id),
+        keys.wallet_key(business_id, customer_id),
+        keys.tier_key(business_id, customer_id),
+        keys.status_catalog_key(business_id),
+        keys.points_settings_key(business_id),
+    ]
+    return {i["SK"]: i for i in batch_get(wanted)}
 
 
 def require_profile(business_id: str, customer_id: str, consistent: bool = True) -> ProfileRecord:
