@@ -40,6 +40,8 @@ FAKE_CREDENTIALS = {
     # Webhook retries wait 2, 4, 8 ... seconds locally instead of minutes (`--env` overrides).
     "WEBHOOK_BACKOFF_BASE_SECONDS": "1",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # No X-Ray daemon here; Tracer would also switch itself off outside Lambda.
+    "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
 }
 

@@ -29,6 +29,8 @@ FAKE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "loyalty-test",
     "POWERTOOLS_METRICS_NAMESPACE": "LoyaltyTest",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # Tracer turns itself off outside Lambda already; said here so no test depends on that guess.
+    "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
 

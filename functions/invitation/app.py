@@ -18,7 +18,7 @@ from loyalty.api.params import CustomerId
 from loyalty.api.resolver import create_app
 from loyalty.config import InvitationFunctionSettings, configure
 from loyalty.domain.lifecycle import LifecycleEvent
-from loyalty.observability import logger, metrics
+from loyalty.observability import logger, metrics, tracer
 from loyalty.schemas.customers import Customer
 from loyalty.schemas.invitations import InvitationAnswer, InvitationSettings, InvitationSettingsView
 from loyalty.services import invitations
@@ -61,6 +61,7 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("run") == "invitations":

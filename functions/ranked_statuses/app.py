@@ -18,7 +18,7 @@ from loyalty.api.auth import CurrentPrincipal
 from loyalty.api.params import CustomerId, ResourceId, StatusCodeParam
 from loyalty.api.resolver import create_app
 from loyalty.config import RankedStatusesSettings, configure
-from loyalty.observability import logger, metrics
+from loyalty.observability import logger, metrics, tracer
 from loyalty.schemas.customers import Customer, CustomerTier
 from loyalty.schemas.ranked_statuses import (
     BulkAssignment,
@@ -151,6 +151,7 @@ def _job_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     if event.get("run") == "status_expiry":

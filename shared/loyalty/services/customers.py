@@ -12,6 +12,7 @@ from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, a
 from loyalty.domain.normalize import normalize_email, normalize_name
 from loyalty.domain.principal import BACK_OFFICE, Principal, Role
 from loyalty.domain.records import CatalogRecord, ProfileRecord, updated, with_sources
+from loyalty.observability import CUSTOMERS_CREATED, count
 from loyalty.repository import customers as repo
 from loyalty.repository import keys
 from loyalty.repository import tiers as tiers_repo
@@ -73,6 +74,7 @@ def create_customer(principal: Principal, body: CustomerCreate) -> Customer:
             check_suppression=True,
         )
     )
+    count(CUSTOMERS_CREATED, 1, "staff")
     return to_customer(stored, principal)
 
 

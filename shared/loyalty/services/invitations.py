@@ -37,7 +37,7 @@ from loyalty.domain.principal import (
     Principal,
 )
 from loyalty.domain.records import ActorRecord, ProfileRecord, updated
-from loyalty.observability import logger
+from loyalty.observability import INVITATIONS_NOT_SENT, INVITATIONS_SENT, count, logger
 from loyalty.repository import customers as customers_repo
 from loyalty.repository import invitations as repo
 from loyalty.repository.base import Transaction, TransactionCancelled
@@ -150,10 +150,12 @@ def send_one(
             extra={"customer_id": profile["customer_id"], "mail_error": failed.code},
         )
         _undo_claim(stored, profile, hashed, failed.code)
+        count(INVITATIONS_NOT_SENT, 1, plan.kind)
         raise MailNotSent(
             "the invitation e-mail could not be sent; the customer was left unchanged",
             {"customer_id": profile["customer_id"], "mail_error": failed.code},
         ) from failed
+    count(INVITATIONS_SENT, 1, plan.kind)
     return stored
 
 

@@ -26,6 +26,7 @@ from loyalty.domain.lifecycle import ProgramStatus, can_earn, can_redeem
 from loyalty.domain.points import EntryType, Ledger, Policy
 from loyalty.domain.principal import ADMINS, BACK_OFFICE, Principal
 from loyalty.domain.ranked_statuses import entitlements
+from loyalty.observability import POINTS_EARNED, POINTS_REDEEMED, POINTS_REDEMPTIONS_REVERSED, count
 from loyalty.repository import cards as card_repo
 from loyalty.repository import points as repo
 from loyalty.repository.base import Transaction
@@ -160,8 +161,19 @@ def run(
             repo.commit(tx, op_indexes)
         except (repo.WalletMoved, repo.OpTaken):
             continue  # read again: the next pass decides on fresh data (or replays)
+        _count_points(change.entries)
         return result
     raise Conflict("the customer's points kept changing; retry", {"customer_id": customer_id})
+
+
+def _count_points(entries: list[points.Entry]) -> None:
+    # After the commit only: a lost race or a replay moved no points.
+    def total(kind: EntryType) -> int:
+        return sum(abs(e.points) for e in entries if e.type is kind)
+
+    count(POINTS_EARNED, total(EntryType.EARN))
+    count(POINTS_REDEEMED, total(EntryType.REDEEM))
+    count(POINTS_REDEMPTIONS_REVERSED, total(EntryType.REDEEM_REVERSAL))
 
 
 def _replay(
