@@ -1,7 +1,7 @@
 """The local HTTP API: template routes to handlers as API Gateway HTTP API 2.0 events.
 
 The JWT check stands in for the HTTP API's JWT authorizer; `/_local/...` routes are
-local-only tools (health, schedules, idle, resources) and need no token.
+local-only tools (health, schedules, idle, resources, SES identities) and need no token.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ from local.token import TokenError, verify
 log = logging.getLogger("local.server")
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+# An invitation link's token is its credential: access lines show it as "***".
+_TOKEN_IN_PATH = re.compile(r"(/v1/invitations/)[^/\s?]+")
+
+
+def _redacted(line: str) -> str:
+    return _TOKEN_IN_PATH.sub(r"\1***", line)
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -64,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        log.info("%s %s", self.address_string(), _redacted(format % args))
 
     def do_GET(self) -> None:
         self._handle()
@@ -234,6 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- local-only tools ---------------------------------------------------------------
 
     def _local(self, path: str, query_string: str, raw: bytes | None) -> None:
+        if path == "/_local/ses/identities":
+            self._ses_identities(raw)
+            return
         engine = self.server.engine
         query = dict(parse_qsl(query_string))
         if path == "/_local/health" and self.command in ("GET", "HEAD"):
@@ -290,3 +299,30 @@ class _Handler(BaseHTTPRequestHandler):
             return
         schedule = engine.schedules[name]
         self._json(200, {"schedule": name, "function": schedule.function.logical_id, "result": result})
+
+    def _ses_identities(self, raw: bytes | None) -> None:
+        """GET lists the SES identities the stack can send from; POST `{"identity": "club@example.org"}`
+        (an address) or `{"identity": "example.org"}` (a domain) verifies one at once, as SES
+        does after its confirmation e-mail or DNS records."""
+        import boto3
+
+        ses = boto3.client("ses")  # this process's clients all reach the stack's moto
+        if self.command == "POST":
+            try:
+                identity = str(json.loads(raw or b"{}").get("identity") or "").strip()
+            except (ValueError, AttributeError):
+                identity = ""
+            if not identity or len(identity) > 254 or any(c.isspace() for c in identity):
+                self._error(
+                    422, "validation_error", 'send {"identity": "<address or domain>"}', {"field": "identity"}
+                )
+                return
+            if "@" in identity:
+                ses.verify_email_identity(EmailAddress=identity)
+            else:
+                ses.verify_domain_identity(Domain=identity.lower())
+        elif self.command != "GET":
+            self._error(405, "method_not_allowed", f"{self.command} is not allowed on /_local/ses/identities")
+            return
+        identities = sorted(ses.list_identities().get("Identities") or [])
+        self._json(200, {"items": identities, "next_cursor": None})

@@ -114,9 +114,15 @@ def test_invitations_are_counted_sent_and_not_sent(api: Api, emitted: Emitted) -
     ann = api.ok("POST", "/v1/customers", {"email": "ann@example.com"})["customer_id"]
     bob = api.ok("POST", "/v1/customers", {"email": "bob@example.com"})["customer_id"]
     emitted()
-    # When one is invited, then the sender becomes one SES refuses and the other is invited
+    # When one is invited, then the sender's SES identity is removed after it was saved
+    # (settings refuse an unverified sender) and the other is invited
+    import boto3
+
+    ses = boto3.client("ses")
     api.ok("POST", f"/v1/customers/{ann}/invitations")
-    api.ok("PUT", "/v1/settings/invitations", {"sender": "unverified@example.com"}, role="admin")
+    ses.verify_email_identity(EmailAddress="revoked@example.com")
+    api.ok("PUT", "/v1/settings/invitations", {"sender": "revoked@example.com"}, role="admin")
+    ses.delete_identity(Identity="revoked@example.com")
     assert api("POST", f"/v1/customers/{bob}/invitations").status == 409
     # Then one invitation is counted sent and one not sent
     assert emitted() == {("InvitationsSent", "invitation"): 1, ("InvitationsNotSent", "invitation"): 1}

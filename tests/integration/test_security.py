@@ -53,7 +53,11 @@ BODIES: dict[str, Any] = {
         "reason": "x",
     },
 }
-PUBLIC = {"POST /v1/invitations/{token}/accept", "POST /v1/invitations/{token}/decline"}
+PUBLIC = {
+    f"{method} /v1/invitations/{{token}}/{choice}"
+    for method in ("GET", "POST")
+    for choice in ("accept", "decline")
+}
 
 
 @pytest.fixture
@@ -270,7 +274,11 @@ def test_personal_data_never_reaches_the_logs(
         assert api("PATCH", f"/v1/customers/{cid}", {"email": "not-an-email " + email}).status == 422
         api.ok("POST", "/v1/imports", {"customers": [{"email": email, "phone": phone}]}, role="admin")
         # (an invitation whose e-mail fails logs a warning about the customer)
-        api.ok("PUT", "/v1/settings/invitations", {"sender": "unverified@example.com"}, role="admin")
+        import boto3
+
+        boto3.client("ses").verify_email_identity(EmailAddress="revoked@example.com")
+        api.ok("PUT", "/v1/settings/invitations", {"sender": "revoked@example.com"}, role="admin")
+        boto3.client("ses").delete_identity(Identity="revoked@example.com")
         assert api("POST", f"/v1/customers/{cid}/invitations").status == 409
         api.ok("POST", f"/v1/customers/{cid}/exclusion", {"reason": f"asked by {email}"})
     finally:
