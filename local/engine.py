@@ -20,6 +20,9 @@ from typing import Any
 from local import template as tpl
 from local.runtime import RouteTable
 from local.template import ROOT, FunctionSpec
+from local.workers import DEFAULT_WORKERS, FunctionFailed, WorkerInvoker
+
+__all__ = ["Engine", "FunctionFailed", "Invoker", "Schedule"]
 
 log = logging.getLogger("local.engine")
 
@@ -65,12 +68,8 @@ class Schedule:
         }
 
 
-class FunctionFailed(Exception):
-    """The function raised (or could not be imported); the traceback has been logged."""
-
-
 class Invoker:
-    """Runs a function's handler like one Lambda container: one invocation at a time.
+    """Runs handlers in the engine's process, one invocation at a time per function.
 
     Handler modules are imported on first use (local.runtime), so a module that is broken
     or missing fails only the invocations that need it.
@@ -90,6 +89,12 @@ class Invoker:
             except (Exception, SystemExit) as exc:  # a module calling exit() must not end a thread
                 log.error("function %s failed:\n%s", spec.logical_id, traceback.format_exc())
                 raise FunctionFailed(f"{spec.logical_id}: {type(exc).__name__}: {exc}") from exc
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {}
+
+    def stop(self) -> None:
+        pass  # invocations run on the callers' threads
 
 
 class _PumpThread(threading.Thread):
@@ -145,6 +150,8 @@ class Engine:
         sqs_retry_seconds: float = 1.0,
         template_path: Path = tpl.TEMPLATE,
         public_base_url: str | None = None,
+        workers: int = DEFAULT_WORKERS,
+        log_level: str = "INFO",
     ) -> None:
         self.outbox_dir = Path(outbox_dir or os.environ.get("LOYALTY_OUTBOX_DIR") or DEFAULT_OUTBOX).resolve()
         self.prefix = prefix
@@ -153,6 +160,8 @@ class Engine:
         self.sqs_retry_seconds = sqs_retry_seconds
         self.template_path = template_path
         self.public_base_url = public_base_url
+        self.workers = workers
+        self.log_level = log_level
         self.stopping = threading.Event()
         self.idle_changed = threading.Condition()
         self.activity = 0
@@ -166,7 +175,7 @@ class Engine:
         self.aws_requests = 0
         self._moto: Any = None
         self.moto_endpoint = ""
-        self.invoker: Invoker | None = None
+        self.invoker: Invoker | WorkerInvoker | None = None
         self.routes = RouteTable([])
 
     # --- lifecycle -------------------------------------------------------------------
@@ -175,12 +184,23 @@ class Engine:
         from moto.server import ThreadedMotoServer
 
         os.environ.update(FAKE_CREDENTIALS)
-        # DynamoDB's 100-item transactions, atomic writes across server threads, and an
-        # item-level rollback so packing thousands of cards does not copy the table each time.
-        from local.harness import align_moto_limits, fast_moto_transactions
+        # DynamoDB's 100-item transactions, one DynamoDB request at a time across server
+        # threads, an item-level rollback so packing thousands of cards does not copy the
+        # table each time, queries that do not sort the whole table and answers that carry
+        # items dumped as JSON (local.harness says why each).
+        from local.harness import (
+            align_moto_limits,
+            fast_moto_item_answers,
+            fast_moto_queries,
+            fast_moto_transactions,
+            serialize_moto_requests,
+        )
 
         align_moto_limits()
+        serialize_moto_requests()
         fast_moto_transactions()
+        fast_moto_queries()
+        fast_moto_item_answers()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -206,7 +226,18 @@ class Engine:
         self._reset_layer_caches()
         self.specs = {s.logical_id: s for s in specs}
         self.routes = RouteTable(specs)
-        self.invoker = Invoker(specs)
+        if self.workers > 0:
+            # Workers get this process's environment as it now stands: the template's function
+            # variables, the endpoint, PUBLIC_BASE_URL and the --env overrides.
+            self.invoker = WorkerInvoker(
+                specs,
+                size=self.workers,
+                env=dict(os.environ),
+                on_requests=self._add_requests,
+                log_level=self.log_level,
+            )
+        else:
+            self.invoker = Invoker(specs)
         self.schedules = self._schedules(specs)
         self.pumps = self._pumps(specs)
         self._threads = [_PumpThread(self, pump) for pump in self.pumps]
@@ -220,6 +251,8 @@ class Engine:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.invoker is not None:
+            self.invoker.stop()  # first: a pump waiting on a long invocation returns at once
         self.nudge()
         for thread in [*self._threads, *self._timers]:
             thread.join(timeout=10)
@@ -243,8 +276,11 @@ class Engine:
             boto3.client(service)
 
     def _count_request(self, model: Any, **_: Any) -> None:
+        self._add_requests(1)
+
+    def _add_requests(self, count: int) -> None:
         with self._requests_lock:
-            self.aws_requests += 1
+            self.aws_requests += count
 
     @staticmethod
     def _reset_layer_caches() -> None:
@@ -362,6 +398,8 @@ class Engine:
             "activity": self.activity,
             "aws_requests": self.aws_requests,
             "invocations": self.invoker.count if self.invoker else 0,
+            "workers": self.workers,
+            "containers": self.invoker.stats() if self.invoker else {},
         }
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
