@@ -36,8 +36,9 @@ log = logging.getLogger("local.workers")
 # Containers per function, started on demand. 0 (`--workers 0`) runs every function in the
 # engine's own process, one invocation at a time per function (debuggers, baselines).
 DEFAULT_WORKERS = 4
-# Lambda's own 15 minutes is the longest a function may run; locally the template's Timeout
-# plus this grace, after which the container is stopped like a timed-out Lambda container.
+# An invocation may take the template's Timeout plus this, then its container is stopped
+# like a timed-out Lambda container. The grace is Lambda's own 10 s for a cold start's
+# init, which the handler's context (local.runtime.FakeContext) does not count either.
 TIMEOUT_GRACE_SECONDS = 10.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 NOISY_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3")
