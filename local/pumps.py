@@ -344,12 +344,12 @@ class OutboxPump(Pump):
         written = 0
         for account_id in list(ses_backends.keys()):
             for region, backend in list(ses_backends[account_id].items()):
-                sent = list(backend.sent_messages)
                 start = self._written.get((account_id, region), 0)
-                for message in sent[start:]:
+                new = backend.sent_messages[start:]  # not a copy of every message sent so far
+                for message in new:
                     self._write(message)
                     written += 1
-                self._written[(account_id, region)] = len(sent)
+                self._written[(account_id, region)] = start + len(new)
         return written
 
     def _write(self, message: Any) -> None:

@@ -14,6 +14,7 @@ and sys.path explicitly.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import multiprocessing
@@ -21,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -61,6 +63,7 @@ class Reply:
     error: str = ""
     trace: str = ""
     aws_requests: int = 0
+    cpu_seconds: float = 0.0  # the container's CPU time during the invocation
 
 
 # --- the worker process ----------------------------------------------------------------
@@ -94,13 +97,13 @@ def _serve(conn: Connection, spec: FunctionSpec, env: dict[str, str], log_level:
             event = conn.recv()
         except (EOFError, OSError):
             return  # the engine is gone
-        if event is None:
-            return
+        started = time.process_time()
         try:
             reply = Reply(ok=True, value=invoke(spec, event))
         except BaseException as exc:  # SystemExit too: a handler calling exit() fails one invocation
             reply = Reply(ok=False, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
         reply.aws_requests = counter.take()
+        reply.cpu_seconds = time.process_time() - started
         try:
             conn.send(reply)
         except (EOFError, OSError):
@@ -183,67 +186,106 @@ class _Container:
             self.process.close()
 
 
+class _Waiter:
+    """An invocation waiting for a container; `grant` says what it got."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.grant: _Container | None = None
+        self.may_start = False  # a slot was freed: start a container of its own
+
+
 class _Pool:
-    """One function's containers: the idle ones, and how many exist (busy or idle)."""
+    """One function's containers: the idle ones, how many exist, and who waits, in order.
+
+    A container freed while invocations wait goes to the one that has waited longest (a
+    thread arriving just then cannot take it first), so under load no request waits for
+    many turns: that wait was the load benchmark's p95.
+    """
 
     def __init__(self, spec: FunctionSpec, size: int, start: Callable[[FunctionSpec], _Container]) -> None:
         self.spec, self.size, self._start = spec, size, start
         self._idle: list[_Container] = []
         self._all: set[_Container] = set()
         self._starting = 0
+        self._waiting: collections.deque[_Waiter] = collections.deque()
         self._closed = False
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
 
     def acquire(self) -> _Container:
-        with self._changed:
-            while True:
-                if self._closed:
-                    raise StackStopping(f"{self.spec.logical_id}: the local stack is stopping")
-                if self._idle:
-                    return self._idle.pop()  # the most recently used: the warmest, as Lambda picks
-                if len(self._all) + self._starting < self.size:
-                    self._starting += 1
-                    break
-                self._changed.wait()
+        with self._lock:
+            if self._closed:
+                raise StackStopping(f"{self.spec.logical_id}: the local stack is stopping")
+            if self._idle and not self._waiting:
+                return self._idle.pop()  # the most recently used: the warmest, as Lambda picks
+            if len(self._all) + self._starting < self.size and not self._waiting:
+                self._starting += 1
+                waiter = None
+            else:
+                waiter = _Waiter()
+                self._waiting.append(waiter)
+        if waiter is not None:
+            waiter.ready.wait()
+            if waiter.grant is not None:
+                return waiter.grant
+            if not waiter.may_start:
+                raise StackStopping(f"{self.spec.logical_id}: the local stack is stopping")
+        return self._new_container()
+
+    def _new_container(self) -> _Container:
+        """Start a container in the slot counted in `_starting` (outside the lock: a spawn takes a while)."""
         try:
-            container = self._start(self.spec)  # outside the lock: a spawn takes a while
+            container = self._start(self.spec)
         except Exception as exc:
-            with self._changed:
-                self._starting -= 1
-                self._changed.notify()
+            self._slot_freed(counted_as_starting=True)
             log.exception("function %s: could not start a container", self.spec.logical_id)
             raise FunctionFailed(f"{self.spec.logical_id}: could not start a container: {exc}") from exc
-        with self._changed:
+        with self._lock:
             self._starting -= 1
             self._all.add(container)
         return container
 
-    def release(self, container: _Container, reusable: bool) -> None:
-        with self._changed:
-            if reusable and not self._closed:
-                self._idle.append(container)
-            else:
-                self._all.discard(container)
-            self._changed.notify()
-        if not reusable:
-            container.stop()
+    def _slot_freed(self, counted_as_starting: bool = False) -> None:
+        with self._lock:
+            if counted_as_starting:
+                self._starting -= 1
+            if self._waiting and not self._closed:
+                waiter = self._waiting.popleft()
+                self._starting += 1
+                waiter.may_start = True
+                waiter.ready.set()
 
-    def close(self) -> list[_Container]:
-        """Refuse new invocations; every container (busy ones too) for the caller to stop."""
-        with self._changed:
-            self._closed = True
-            self._idle.clear()
-            containers, self._all = list(self._all), set()
-            self._changed.notify_all()
-        return containers
+    def release(self, container: _Container, reusable: bool) -> None:
+        with self._lock:
+            if reusable and not self._closed:
+                if self._waiting:
+                    waiter = self._waiting.popleft()
+                    waiter.grant = container
+                    waiter.ready.set()
+                else:
+                    self._idle.append(container)
+                return
+            self._all.discard(container)
+        container.stop()
+        self._slot_freed()
 
     @property
     def closed(self) -> bool:
         return self._closed
 
+    def close(self) -> list[_Container]:
+        """Refuse new invocations; every container (busy ones too) for the caller to stop."""
+        with self._lock:
+            self._closed = True
+            self._idle.clear()
+            containers, self._all = list(self._all), set()
+            while self._waiting:
+                self._waiting.popleft().ready.set()  # neither granted nor allowed to start: stopping
+        return containers
+
     def stats(self) -> dict[str, int]:
-        with self._changed:
-            return {"containers": len(self._all), "idle": len(self._idle)}
+        with self._lock:
+            return {"containers": len(self._all), "idle": len(self._idle), "waiting": len(self._waiting)}
 
 
 class WorkerInvoker:
@@ -269,6 +311,7 @@ class WorkerInvoker:
         self._count_lock = threading.Lock()
         self._serial = itertools.count(1)
         self.count = 0
+        self.cpu_seconds = 0.0  # CPU time of the invocations, summed over containers
 
     def _start(self, spec: FunctionSpec) -> _Container:
         ours, theirs = self._context.Pipe()
@@ -311,6 +354,8 @@ class WorkerInvoker:
                 )
                 raise FunctionFailed(f"{spec.logical_id}: its container died (exit code {code})") from None
             reusable = True
+            with self._count_lock:
+                self.cpu_seconds += reply.cpu_seconds
             if reply.aws_requests:
                 self._on_requests(reply.aws_requests)
             if not reply.ok:
