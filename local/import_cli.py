@@ -30,8 +30,8 @@ GIVE_UP_AFTER = 10  # polls in a row that reach no stack at all
 USAGE, STILL_RUNNING, UNREACHABLE, INTERRUPTED = 2, 3, 4, 130
 
 
-class UploadFailed(Exception):
-    """The stack refused to start the import or the upload; the message says why."""
+class StackRefused(Exception):
+    """The stack refused the upload or a progress read; the message says why."""
 
 
 def progress_line(report: dict[str, Any], width: int = 30, rows_per_second: float | None = None) -> str:
@@ -63,7 +63,7 @@ def start_upload(path: Path, base_url: str, headers: dict[str, str]) -> dict[str
         f"{base_url}/v1/imports/uploads", json={"filename": path.name}, headers=headers, timeout=30
     )
     if started.status_code != 201:
-        raise UploadFailed(f"starting the upload failed: {started.status_code} {started.text[:500]}")
+        raise StackRefused(f"starting the upload failed: {started.status_code} {started.text[:500]}")
     ticket: dict[str, Any] = started.json()
     with path.open("rb") as body:  # streamed: a large file is never read whole
         uploaded = requests.request(
@@ -74,7 +74,7 @@ def start_upload(path: Path, base_url: str, headers: dict[str, str]) -> dict[str
             timeout=600,
         )
     if uploaded.status_code >= 300:
-        raise UploadFailed(f"uploading failed: {uploaded.status_code} {uploaded.text[:500]}")
+        raise StackRefused(f"uploading failed: {uploaded.status_code} {uploaded.text[:500]}")
     return ticket
 
 
@@ -91,7 +91,8 @@ def follow(
     """Poll the report until the import finishes (or `timeout` seconds pass, 0: no limit).
 
     A poll that times out or finds no server is retried: the import runs on the server
-    whatever happens here. ConnectionError after GIVE_UP_AFTER failures in a row.
+    whatever happens here. ConnectionError after GIVE_UP_AFTER failures in a row;
+    StackRefused when the stack answers with an error.
     """
     deadline = time.monotonic() + timeout if timeout > 0 else None
     failures = 0
@@ -101,7 +102,10 @@ def follow(
             response = requests.get(
                 f"{base_url}/v1/imports/{import_id}", headers=headers, timeout=POLL_TIMEOUT
             )
-            response.raise_for_status()
+            if response.status_code != 200:
+                raise StackRefused(
+                    f"reading import {import_id} failed: {response.status_code} {response.text[:500]}"
+                )
             report = response.json()
             failures = 0
         except (requests.Timeout, requests.ConnectionError) as exc:
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return UNREACHABLE
-        except UploadFailed as exc:
+        except StackRefused as exc:
             print(exc, file=sys.stderr)
             return 1
         import_id = str(ticket["import_id"])
@@ -235,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     except requests.ConnectionError:
         bar.note(f"lost the local stack at {base_url}; import {import_id} ran there")
         return UNREACHABLE
+    except StackRefused as exc:
+        bar.note(str(exc))
+        return 1
     bar.end_line()
     seconds = time.monotonic() - bar.started
     rows = int(report.get("total") or 0)
