@@ -1,8 +1,11 @@
 """The local stack's engine: moto server, the template's resources, functions and pumps.
 
 The engine owns its process: it points every boto3 client of the process at its own
-ThreadedMotoServer through the environment. `python -m local` runs it; tests drive it in
-a subprocess through `local.stack.LocalStack`, so their in-process mocks are untouched.
+ThreadedMotoServer through the environment. Functions run in pools of worker processes
+(local.workers) that inherit that environment, several containers per function as in
+Lambda; pumps and the HTTP front stay here, next to moto. `python -m local` runs it; tests
+drive it in a subprocess through `local.stack.LocalStack`, so their in-process mocks are
+untouched.
 """
 
 from __future__ import annotations
