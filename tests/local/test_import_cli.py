@@ -23,7 +23,7 @@ from local.template import ROOT
 
 pytestmark = pytest.mark.local
 
-ROWS = 3000  # twelve chunks of 250 rows: twelve steps of the bar
+ROWS = 2000  # eight chunks of 250 rows: eight steps of the bar
 
 
 def _cli(stack: LocalStack, csv: Path, business: str, *extra: str) -> subprocess.Popen[str]:
@@ -62,7 +62,7 @@ def _server_errors(stack: LocalStack) -> list[str]:
 
 
 def test_make_import_draws_a_bar_that_moves_with_the_rows(local_stack: LocalStack, tmp_path: Path) -> None:
-    # Given a generated CSV of 3,000 rows (5% repeat a person, 2% are bad)
+    # Given a generated CSV of 2,000 rows (5% repeat a person, 2% are bad)
     business = f"cli-{uuid.uuid4().hex[:8]}"
     csv = write_csv(tmp_path / "customers.csv", ROWS)
 
@@ -77,7 +77,7 @@ def test_make_import_draws_a_bar_that_moves_with_the_rows(local_stack: LocalStac
     assert len(set(between)) >= 3, terminal
     assert shown == sorted(shown) and shown[-1] == 100.0, terminal
     # And it printed the rows per second and the final counts, here and in the report
-    assert re.search(r"completed: 3000 rows in [\d.]+s \([\d,]+ rows/s\)", terminal), terminal
+    assert re.search(rf"completed: {ROWS} rows in [\d.]+s \([\d,]+ rows/s\)", terminal), terminal
     counts = expected_counts(ROWS)
     final = terminal.splitlines()[-2]
     for name, count in counts.items():
@@ -90,7 +90,7 @@ def test_make_import_draws_a_bar_that_moves_with_the_rows(local_stack: LocalStac
 def test_ctrl_c_leaves_the_import_running_and_says_how_to_follow_it(
     local_stack: LocalStack, tmp_path: Path
 ) -> None:
-    # Given `make import` following an import of 3,000 rows
+    # Given `make import` following an import of 2,000 rows
     business = f"cli-{uuid.uuid4().hex[:8]}"
     csv = write_csv(tmp_path / "customers.csv", ROWS)
     cli = _cli(local_stack, csv, business, "--every", "0.2")
