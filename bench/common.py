@@ -94,8 +94,10 @@ def counted_stack(prefix: str = "bench", endpoint: str | None = None) -> Iterato
 ROOT = Path(__file__).resolve().parent.parent
 
 _SERVER = """
-import importlib, sys, time
+import importlib, logging, sys, time
 sys.path[:0] = [{root!r}, {shared!r}]
+# werkzeug logs every request on stderr: hundreds of lines between make bench's figures.
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 from local.harness import align_moto_limits
 align_moto_limits()
 for name in {speedups!r}:

@@ -10,6 +10,7 @@ import base64
 import json
 import logging
 import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +29,24 @@ _TOKEN_IN_PATH = re.compile(r"(/v1/invitations/)[^/\s?]+")
 
 def _redacted(line: str) -> str:
     return _TOKEN_IN_PATH.sub(r"\1***", line)
+
+
+# `POST /_local/idle?timeout=SECONDS` waits as long as asked, up to this (an hour).
+MAX_IDLE_TIMEOUT = 3600.0
+DEFAULT_IDLE_TIMEOUT = 10.0
+
+
+def idle_timeout(asked: str | None) -> tuple[float, str]:
+    """Seconds `POST /_local/idle?timeout=` waits, and a note when that is less than asked."""
+    try:
+        timeout = float(asked) if asked else DEFAULT_IDLE_TIMEOUT
+    except ValueError:
+        timeout = float("nan")
+    if not 0 <= timeout < float("inf"):  # NaN fails both
+        raise ValueError("timeout must be a number of seconds, 0 or more")
+    if timeout > MAX_IDLE_TIMEOUT:
+        return MAX_IDLE_TIMEOUT, f" (asked {timeout:g}s; /_local/idle waits at most {MAX_IDLE_TIMEOUT:g}s)"
+    return timeout, ""
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -52,6 +71,13 @@ class LocalApiServer(ThreadingHTTPServer):
         if host in ("0.0.0.0", "::"):  # listening everywhere: links still need one address
             host = "127.0.0.1"
         return f"http://{host!s}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (Ctrl-C on `make import`, a timed-out poll) is not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def start(self) -> LocalApiServer:
         self._thread = threading.Thread(target=self.serve_forever, name="local-api", daemon=True)
@@ -156,6 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._local(path, split.query, raw)
             else:
                 self._api(path, split.query, raw)
+        except ConnectionError:
+            # The client hung up before its answer was written (a poll given up, Ctrl-C):
+            # nobody is left to answer; what the function did stands.
+            self.close_connection = True
+            log.info("%s %s: the client went away before the answer", self.command, path)
         except Exception:  # a bug here must cost one request, never the server
             log.exception("local server error")
             self._error(500, "internal_error", "local stack error; see its log")
@@ -253,16 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif (found := re.fullmatch(r"/_local/schedules/([^/]+)", path)) and self.command == "POST":
             self._run_schedule(found.group(1))
         elif path == "/_local/idle" and self.command == "POST":
-            try:
-                timeout = min(float(query.get("timeout") or 10), 120.0)
-            except ValueError:
-                self._error(400, "bad_request", "timeout must be a number of seconds")
-                return
-            idle = engine.wait_idle(timeout)
-            if idle:
-                self._json(200, {"idle": True, **engine.status()})
-            else:
-                self._error(504, "not_idle", f"still busy after {timeout}s", engine.status())
+            self._wait_idle(query.get("timeout"))
         elif path == "/_local/resources" and self.command == "GET":
             self._json(
                 200,
@@ -282,6 +304,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}")
         else:
             self._error(404, "not_found", f"no route for {path}")
+
+    def _wait_idle(self, asked: str | None) -> None:
+        try:
+            timeout, capped = idle_timeout(asked)
+        except ValueError as exc:
+            self._error(400, "bad_request", str(exc))
+            return
+        engine = self.server.engine
+        if engine.wait_idle(timeout):
+            self._json(200, {"idle": True, **engine.status()})
+            return
+        self._error(
+            504,
+            "not_idle",
+            f"still busy after {timeout:g}s{capped}",
+            {"timeout": timeout, "max_timeout": MAX_IDLE_TIMEOUT, **engine.status()},
+        )
 
     def _run_schedule(self, name: str) -> None:
         engine = self.server.engine

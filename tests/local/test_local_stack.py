@@ -227,7 +227,7 @@ def test_concurrent_requests_are_each_answered_by_their_own_invocation(local_sta
         )
         return response.status_code, response.json().get("email", response.text)
 
-    # When they are sent in parallel (served on threads; one invocation per function at a time)
+    # When they are sent in parallel (each to a container of the function, up to its cap)
     with ThreadPoolExecutor(max_workers=12) as pool:
         results = list(pool.map(create, range(12)))
 
