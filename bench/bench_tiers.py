@@ -15,7 +15,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bench.common import Figure, ItemsRead, counted_stack, moto_without_table_snapshots, seed
+from bench.common import (
+    Figure,
+    ItemsRead,
+    counted_stack,
+    moto_without_table_snapshots,
+    scheduled_run_figures,
+    seed,
+)
 
 LADDER = {
     "basis": "eligible_spend",
@@ -41,7 +48,6 @@ POINTS = {
 DUE = 200
 SIZES = (20_000, 2_000)
 DRY_RUN_SIZE = 10_000
-RUN_TARGET = 1.2
 DRY_RUN_TARGET = 0.1
 
 
@@ -183,34 +189,16 @@ def run() -> list[Figure]:
     figures = _upgrade()
     for size in SIZES:
         m = _check_at(size)
-        ratio = m["items_read"] / max(m["checked"], 1)
-        figures.append(
-            Figure(
-                f"tier check, table of {size:,}: customers checked (retained / downgraded)",
-                m["checked"],
-                f"== {DUE} ({DUE // 2} / {DUE // 2})",
-                m["checked"] / DUE,
-                m["checked"] == DUE and m["retained"] == m["downgraded"] == DUE // 2,
-            )
-        )
-        figures.append(
-            Figure(
-                f"tier check, table of {size:,}: items read per customer due",
-                ratio,
-                f"<= {RUN_TARGET}",
-                ratio / RUN_TARGET,
-                ratio <= RUN_TARGET,
-                "x",
-            )
-        )
-        figures.append(
-            Figure(
-                f"tier check, table of {size:,}: DynamoDB requests per customer due (profiles read)",
-                m["requests"] / max(m["checked"], 1),
-                f"info ({m['profiles_read']} profiles read)",
-                None,
-                True,
-            )
+        right = m["checked"] == DUE and m["retained"] == m["downgraded"] == DUE // 2
+        figures += scheduled_run_figures(
+            "tier check",
+            size,
+            ("customers checked", "customer due"),
+            m["checked"],
+            DUE,
+            right,
+            m["items_read"],
+            m["requests"],
         )
     d = _dry_run()
     per = d["requests"] / max(d["customers"], 1)

@@ -15,6 +15,7 @@ from local.runtime import invoke
 from local.webhook_receiver import Receiver
 from loyalty.observability import BUSINESS_METRICS
 from tests.support import Api, Aws
+from tests.support.points import purchase
 from tests.support.webhooks import Dispatch, subscribe
 
 DECLARED = {m.name: m for m in BUSINESS_METRICS}
@@ -181,16 +182,10 @@ def test_points_earned_and_redeemed_are_counted_once(api: Api, emitted: Emitted)
     api.ok("PUT", "/v1/settings/points", settings, role="admin")
     cid = api.ok("POST", "/v1/registrations", {"email": "pts@example.com"})["customer_id"]
     emitted()
-    purchase = {
-        "external_id": "till-1",
-        "occurred_at": "2026-11-30T10:00:00Z",
-        "amount": 100,
-        "eligible_amount": 100,
-        "currency": "EUR",
-    }
+    bought = purchase("till-1", 100)
     # When a purchase earns, is replayed, and a hold is made and voided
-    api.ok("POST", f"/v1/customers/{cid}/purchases", purchase, role="service")
-    api.ok("POST", f"/v1/customers/{cid}/purchases", purchase, role="service")
+    api.ok("POST", f"/v1/customers/{cid}/purchases", bought, role="service")
+    api.ok("POST", f"/v1/customers/{cid}/purchases", bought, role="service")
     redemption = {"external_id": "rd-1", "points": 30, "reward": "coffee", "hold": True}
     api.ok("POST", f"/v1/customers/{cid}/redemptions", redemption, role="service")
     api.ok("POST", f"/v1/customers/{cid}/redemptions/rd-1/void")

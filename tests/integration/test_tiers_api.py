@@ -14,6 +14,7 @@ import pytest
 from local.runtime import invoke
 from local.webhook_receiver import Receiver
 from tests.support import Api, Aws, table_items
+from tests.support.points import purchase
 from tests.support.webhooks import Dispatch, subscribe
 
 POINTS = {
@@ -65,14 +66,9 @@ def customer(api: Api, email: str = "tier@example.com") -> str:
 
 
 def buy(api: Api, cid: str, external_id: str, eligible: float) -> dict[str, Any]:
-    body = {
-        "external_id": external_id,
-        "occurred_at": "2026-11-30T10:00:00Z",
-        "amount": eligible,
-        "eligible_amount": eligible,
-        "currency": "EUR",
-    }
-    return dict(api.ok("POST", f"/v1/customers/{cid}/purchases", body, role="service"))
+    return dict(
+        api.ok("POST", f"/v1/customers/{cid}/purchases", purchase(external_id, eligible), role="service")
+    )
 
 
 def tier(api: Api, cid: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from loyalty.repository.base import (
     TransactionCancelled,
     batch_get,
     get_item,
-    query,
+    query_all,
     query_prefix,
     serialize,
     table_name,
@@ -262,20 +262,11 @@ def due_wallets(now: str, page_size: int = 200) -> Iterator[Wallet]:
     bound = f"{now}$"  # "<due>#<business>#<customer>" for every due time <= now sorts below
     for shard in range(keys.POINTS_DUE_SHARDS):
         pk = keys.points_due_pk(shard)
-        cursor: str | None = None
-        while True:
-            page = query(
-                "GSI3PK = :pk AND GSI3SK < :bound",
-                {":pk": pk, ":bound": bound},
-                index=keys.GSI3,
-                limit=page_size,
-                cursor=cursor,
-                partition=pk,
-            )
-            yield from (wallet_of(i) for i in page.items)
-            if not page.next_cursor:
-                break
-            cursor = page.next_cursor
+        condition = "GSI3PK = :pk AND GSI3SK < :bound"
+        items = query_all(
+            condition, {":pk": pk, ":bound": bound}, index=keys.GSI3, limit=page_size, partition=pk
+        )
+        yield from (wallet_of(i) for i in items)
 
 
 def purge_free_text(business_id: str, customer_id: str, op_keys: Iterable[Mapping[str, str]]) -> None:

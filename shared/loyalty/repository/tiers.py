@@ -19,7 +19,7 @@ from loyalty.domain.tiers import TierEvent, TierRecord, due_at, empty_record
 from loyalty.repository import customers as customers_repo
 from loyalty.repository import keys
 from loyalty.repository import ranked_statuses as statuses_repo
-from loyalty.repository.base import QueryPage, Transaction, get_item, query
+from loyalty.repository.base import QueryPage, Transaction, get_item, query, query_all
 from loyalty.repository.customers import AuditEntry
 
 _INTERNAL = frozenset({"PK", "SK", "entity", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"})
@@ -118,13 +118,9 @@ def members_page(business_id: str, shard: int, limit: int, cursor: str | None) -
 
 def all_members(business_id: str, page_size: int = 1000) -> Iterator[TierRecord]:
     for shard in range(keys.TIER_SHARDS):
-        cursor: str | None = None
-        while True:
-            page = members_page(business_id, shard, page_size, cursor)
-            yield from page.items
-            if not page.next_cursor:
-                break
-            cursor = page.next_cursor
+        pk = keys.tier_members_pk(business_id, shard)
+        items = query_all("GSI1PK = :pk", {":pk": pk}, index=keys.GSI1, limit=page_size, partition=pk)
+        yield from (record_of(i) for i in items)
 
 
 def stage_profile_move(
