@@ -9,6 +9,7 @@ PYTEST_WORKERS ?= 2
 BUSINESS ?= demo
 ROLE ?= admin
 SUB ?=
+URL ?= http://127.0.0.1:3000
 FUZZ_EXAMPLES ?= 25
 
 .PHONY: install run test lint fmt unit openapi token import bench fuzz clean
@@ -46,8 +47,9 @@ openapi: install ## regenerate openapi.json from the handlers' routes
 token: install ## print a local JWT: make token BUSINESS=demo ROLE=admin [SUB=...]
 	@PYTHONPATH=shared $(PY) -m local.token --business "$(BUSINESS)" --role "$(ROLE)" $(if $(SUB),--sub "$(SUB)")
 
-import: install ## upload a CSV to the running local stack: make import FILE=customers.csv
-	PYTHONPATH=shared $(PY) -m local.import_cli "$(FILE)"
+import: install ## upload a CSV to the running local stack: make import FILE=customers.csv [URL=...] [BUSINESS=demo]
+	@test -n "$(FILE)" || { echo "usage: make import FILE=customers.csv [URL=$(URL)] [BUSINESS=$(BUSINESS)]" >&2; exit 2; }
+	@PYTHONPATH=shared $(PY) -m local.import_cli "$(FILE)" --url "$(URL)" --business "$(BUSINESS)"
 
 fuzz: install ## schemathesis against openapi.json on the local stack, longer: make fuzz FUZZ_EXAMPLES=50
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 $(PY) -m pytest -n $(PYTEST_WORKERS) tests/local/test_fuzz.py

@@ -6,12 +6,15 @@ import importlib
 import pkgutil
 import sys
 import time
+import warnings
 
 import bench
 from bench.common import Figure
 
 
 def main(selected: list[str]) -> int:
+    # Metrics are disabled in the benchmarks; Powertools still warns about each empty flush.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     figures: list[Figure] = []
     names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
     for name in names:

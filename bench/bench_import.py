@@ -27,6 +27,7 @@ from collections import defaultdict
 from typing import Any
 
 from bench.common import Figure, counted_stack, moto_server
+from local.sample_csv import csv_bytes
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "10000"))
 # moto imports ~35 rows/s here: 100,000 rows would take most of an hour, so the memory
@@ -69,22 +70,6 @@ def fast_moto_snapshots() -> None:
 
     models.DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
     models._bench_fast_snapshots = True  # type: ignore[attr-defined]
-
-
-def csv_bytes(rows: int, duplicates: float = 0.05, bad: float = 0.02) -> bytes:
-    """Deterministic file: every 20th row repeats an earlier person, every 50th row is bad."""
-    lines = ["Email;First Name;Last Name;Phone"]
-    dup_every, bad_every = round(1 / duplicates) if duplicates else 0, round(1 / bad) if bad else 0
-    for i in range(1, rows + 1):
-        if bad_every and i % bad_every == 0:
-            lines.append(f"not-an-email-{i};Bad;Row;")
-        elif dup_every and i % dup_every == 0:
-            j = i - 7
-            lines.append(f"user{j}@example.com;First{j};Changed{i};")
-        else:
-            phone = f"+49151{i:07d}" if i % 2 else ""
-            lines.append(f"user{i}@example.com;First{i};Last{i};{phone}")
-    return ("\n".join(lines) + "\n").encode()
 
 
 def _start_import(aws_refs: dict[str, Any], api: Any, data: bytes) -> tuple[str, dict[str, Any]]:

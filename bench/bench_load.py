@@ -6,6 +6,11 @@ re-invite or remind), so changes collide on purpose. Afterwards every customer i
 for lost or invented updates: its version must be 1 + the changes clients saw succeed, and
 its history must hold exactly that many events.
 
+The same load runs twice in one run: on a stack started with `--workers 0` (every function
+in the stack's process, one invocation at a time per function: the engine before function
+containers) and on the default stack (containers per function), and the figures compare
+throughput and p95 latency of the two. BENCH_LOAD_BASELINE=0 skips the first.
+
     BENCH_LOAD_SECONDS=10 .venv/bin/python -m bench load
 """
 
@@ -13,11 +18,13 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,7 @@ from local.stack import LocalStack
 CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "200"))
 SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "30"))
 CUSTOMERS = 40
+BASELINE = os.environ.get("BENCH_LOAD_BASELINE", "1") != "0"
 # (operation, weight): reads dominate, changes collide on a small set of customers.
 MIX = [
     ("profile", 40),
@@ -122,10 +130,49 @@ def _history_length(stack: LocalStack, business: str, cid: str) -> int:
             return count
 
 
-def run() -> list[Figure]:
+@dataclass
+class Result:
+    tally: Tally
+    elapsed: float
+    lost: int
+    extra: int
+    history_mismatch: int
+    engine_cpu: float  # CPU seconds of the stack's own process during the load
+    container_cpu: float  # and of its function containers
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU per request, every process of the stack: what a busy machine shares out."""
+        return (self.engine_cpu + self.container_cpu) * 1000 / max(self.total, 1)
+
+    @property
+    def engine_cpu_ms(self) -> float:
+        """CPU per request in the stack's own process, which one interpreter lock serialises."""
+        return self.engine_cpu * 1000 / max(self.total, 1)
+
+    @property
+    def total(self) -> int:
+        return sum(self.tally.by_status.values())
+
+    @property
+    def throughput(self) -> float:
+        return self.total / self.elapsed
+
+    @property
+    def p95(self) -> float:
+        latencies = sorted(self.tally.latencies)
+        return latencies[int(0.95 * (len(latencies) - 1))] if latencies else 0.0
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.tally.by_status.items() if status >= 500)
+
+
+def _load(workers: int | None) -> Result:
+    """The load on a stack of its own; `workers` None is the stack's default."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
     business = f"load-{uuid.uuid4().hex[:6]}"
-    with LocalStack(outbox_dir=workdir / "outbox", log_file=workdir / "stack.log") as stack:
+    with LocalStack(outbox_dir=workdir / "outbox", log_file=workdir / "stack.log", workers=workers) as stack:
         headers = stack.auth("staff", business)
         ids = []
         for n in range(CUSTOMERS):
@@ -138,6 +185,7 @@ def run() -> list[Figure]:
             created.raise_for_status()
             ids.append(created.json()["customer_id"])
         tally = Tally()
+        cpu_before = requests.get(stack.url("/_local/health"), timeout=60).json()["cpu_seconds"]
         deadline = time.monotonic() + SECONDS
         started = time.monotonic()
         threads = [
@@ -149,7 +197,8 @@ def run() -> list[Figure]:
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
-        stack.wait_idle(timeout=120)
+        cpu_after = requests.get(stack.url("/_local/health"), timeout=60).json()["cpu_seconds"]
+        stack.wait_idle(timeout=600)
 
         lost = extra = history_mismatch = 0
         for cid in ids:
@@ -158,23 +207,77 @@ def run() -> list[Figure]:
             lost += profile["version"] < expected
             extra += profile["version"] > expected
             history_mismatch += _history_length(stack, business, cid) != profile["version"]
+    return Result(
+        tally,
+        elapsed,
+        lost,
+        extra,
+        history_mismatch,
+        engine_cpu=cpu_after["engine"] - cpu_before["engine"],
+        container_cpu=cpu_after["containers"] - cpu_before["containers"],
+    )
 
-    total = sum(tally.by_status.values())
-    server_errors = sum(n for status, n in tally.by_status.items() if status >= 500)
-    latencies = sorted(tally.latencies)
-    p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else 0.0
+
+def run() -> list[Figure]:
+    before = _load(workers=0) if BASELINE else None
+    after = _load(workers=None)
+    tally = after.tally
+    total, server_errors, lost, extra = after.total, after.server_errors, after.lost, after.extra
+    history_mismatch = after.history_mismatch
     others = ", ".join(f"{s}: {n}" for s, n in sorted(tally.by_status.items()))
     gave_up = ", ".join(f"{k}: {n}" for k, n in tally.failures.items()) or "none"
+    for label, result in (
+        ("one invocation at a time per function (--workers 0)", before),
+        ("containers", after),
+    ):
+        if result is not None:
+            print(
+                f"# load, {label}: {result.throughput:.0f} req/s, p95 {result.p95 * 1000:.0f} ms, "
+                f"{result.server_errors} 5xx of {result.total}; CPU per request {result.cpu_ms:.1f} ms, "
+                f"{result.engine_cpu_ms:.1f} ms of it in the stack's own process",
+                file=sys.stderr,
+            )
+    name = f"{CLIENTS} clients x {SECONDS:g} s"
     figures = [
-        Figure(
-            f"load: throughput, {CLIENTS} clients x {SECONDS:g} s",
-            total / elapsed,
-            "report",
-            None,
-            True,
-            " req/s",
-        ),
-        Figure("load: p95 latency", p95 * 1000, "report", None, True, " ms"),
+        Figure(f"load: throughput, {name}", after.throughput, "report", None, True, " req/s"),
+        Figure("load: p95 latency", after.p95 * 1000, "report", None, True, " ms"),
+    ]
+    if before is not None:
+        figures += [
+            Figure(
+                f"load: throughput, containers vs one invocation at a time ({before.throughput:.0f} req/s)",
+                after.throughput / before.throughput,
+                "ratio (higher is better)",
+                after.throughput / before.throughput,
+                True,
+                "x",
+            ),
+            Figure(
+                f"load: p95, containers vs one invocation at a time ({before.p95 * 1000:.0f} ms)",
+                after.p95 / before.p95,
+                "ratio (lower is better)",
+                after.p95 / before.p95,
+                True,
+                "x",
+            ),
+            Figure(
+                f"load: CPU per request, all processes, vs one at a time ({before.cpu_ms:.1f} ms)",
+                after.cpu_ms,
+                "ratio (lower is better)",
+                after.cpu_ms / before.cpu_ms,
+                True,
+                " ms",
+            ),
+            Figure(
+                f"load: CPU per request in the stack process vs one at a time ({before.engine_cpu_ms:.1f})",
+                after.engine_cpu_ms,
+                "ratio (lower is better)",
+                after.engine_cpu_ms / before.engine_cpu_ms,
+                True,
+                " ms",
+            ),
+        ]
+    figures += [
         Figure(
             f"load: 5xx (and client give-ups: {gave_up}) / requests",
             server_errors,
@@ -207,4 +310,14 @@ def run() -> list[Figure]:
             history_mismatch == 0,
         ),
     ]
+    if before is not None:
+        figures.append(
+            Figure(
+                "load: 5xx, lost updates and history mismatches with --workers 0",
+                before.server_errors + before.lost + before.extra + before.history_mismatch,
+                "= 0",
+                None,
+                before.server_errors + before.lost + before.extra + before.history_mismatch == 0,
+            )
+        )
     return figures

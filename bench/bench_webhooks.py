@@ -50,6 +50,10 @@ async def _answer(
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()
+    except asyncio.CancelledError:
+        # The benchmark is over and asyncio.run cancels the kept-alive connections; ending
+        # quietly keeps asyncio from printing a traceback per connection into make bench.
+        writer.close()
 
 
 def _serve(conn: Connection, count: int, delay: float) -> None:

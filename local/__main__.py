@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
 import threading
-import warnings
 from pathlib import Path
 from types import FrameType
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
+    from local.workers import DEFAULT_WORKERS
+
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000, help="0 picks a free port")
@@ -35,19 +35,23 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--ready-file", default=None, help="write the stack's URLs here as JSON once serving")
     parser.add_argument("--template", default=None, help="a SAM template other than template.yaml (tests)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("LOYALTY_LOCAL_WORKERS", DEFAULT_WORKERS)),
+        metavar="N",
+        help="containers (worker processes) per function, started on demand; "
+        "0 runs functions in this process, one invocation at a time per function",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOYALTY_LOCAL_LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Metrics are disabled locally; Powertools still warns about each empty flush.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    from local.workers import configure_logging
+
+    configure_logging(args.log_level)
     overrides = dict(item.split("=", 1) for item in args.env if "=" in item)
 
     from local.engine import Engine
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         env=overrides,
         stream_max_retries=args.stream_retries,
         sqs_retry_seconds=args.sqs_retry_seconds,
+        workers=max(0, args.workers),
+        log_level=args.log_level,
     )
     try:
         # Bind first: with --port 0 the functions' PUBLIC_BASE_URL needs the real port.

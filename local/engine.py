@@ -1,8 +1,11 @@
 """The local stack's engine: moto server, the template's resources, functions and pumps.
 
 The engine owns its process: it points every boto3 client of the process at its own
-ThreadedMotoServer through the environment. `python -m local` runs it; tests drive it in
-a subprocess through `local.stack.LocalStack`, so their in-process mocks are untouched.
+ThreadedMotoServer through the environment. Functions run in pools of worker processes
+(local.workers) that inherit that environment, several containers per function as in
+Lambda; pumps and the HTTP front stay here, next to moto. `python -m local` runs it; tests
+drive it in a subprocess through `local.stack.LocalStack`, so their in-process mocks are
+untouched.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from urllib.parse import urlsplit
 from local import template as tpl
 from local.runtime import RouteTable
 from local.template import ROOT, FunctionSpec
+from local.workers import DEFAULT_WORKERS, FunctionFailed, WorkerInvoker
+
+__all__ = ["Engine", "FunctionFailed", "Invoker", "Schedule"]
 
 log = logging.getLogger("local.engine")
 
@@ -40,6 +46,8 @@ FAKE_CREDENTIALS = {
     # Webhook retries wait 2, 4, 8 ... seconds locally instead of minutes (`--env` overrides).
     "WEBHOOK_BACKOFF_BASE_SECONDS": "1",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # No X-Ray daemon here; Tracer would also switch itself off outside Lambda.
+    "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
 }
 
@@ -66,12 +74,8 @@ class Schedule:
         }
 
 
-class FunctionFailed(Exception):
-    """The function raised (or could not be imported); the traceback has been logged."""
-
-
 class Invoker:
-    """Runs a function's handler like one Lambda container: one invocation at a time.
+    """Runs handlers in the engine's process, one invocation at a time per function.
 
     Handler modules are imported on first use (local.runtime), so a module that is broken
     or missing fails only the invocations that need it.
@@ -92,12 +96,21 @@ class Invoker:
                 log.error("function %s failed:\n%s", spec.logical_id, traceback.format_exc())
                 raise FunctionFailed(f"{spec.logical_id}: {type(exc).__name__}: {exc}") from exc
 
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {}
+
+    def stop(self) -> None:
+        pass  # invocations run on the callers' threads
+
 
 class _PumpThread(threading.Thread):
     """Polls one pump: at once while there is work, slowing to `IDLE_INTERVAL` when quiet.
 
-    Anything that may have produced work (an API request, another pump's invocation,
-    `wait_idle`) nudges every pump awake, so a slow idle poll costs no latency.
+    Anything that may have produced work (an API request, another pump's invocation)
+    nudges every pump awake, so a slow idle poll costs no latency. A nudge is a hint: a
+    pump polls at most once per its `interval` however often it is nudged (under load
+    every API request nudges, and each pump asked moto after each request), unless
+    `wait_idle` asks, which wants an answer now.
     """
 
     IDLE_INTERVAL = 1.0
@@ -108,11 +121,18 @@ class _PumpThread(threading.Thread):
         self.cycles = 0
         self.last_work = 0
         self.wake = threading.Event()
+        self.urgent = False
+
+    def poke(self, urgent: bool = False) -> None:
+        if urgent:
+            self.urgent = True
+        self.wake.set()
 
     def run(self) -> None:
         stop = self.engine.stopping
         quiet = 0
         while not stop.is_set():
+            polled = time.monotonic()
             try:
                 work = int(self.pump.poll())
             except Exception:
@@ -133,6 +153,13 @@ class _PumpThread(threading.Thread):
             quiet += 1
             self.wake.wait(min(self.IDLE_INTERVAL, self.pump.interval * 2 ** min(quiet, 6)))
             self.wake.clear()
+            while not self.urgent and not stop.is_set():
+                spare = polled + self.pump.interval - time.monotonic()
+                if spare <= 0:
+                    break
+                self.wake.wait(spare)
+                self.wake.clear()
+            self.urgent = False
 
 
 class Engine:
@@ -146,6 +173,8 @@ class Engine:
         sqs_retry_seconds: float = 1.0,
         template_path: Path = tpl.TEMPLATE,
         public_base_url: str | None = None,
+        workers: int = DEFAULT_WORKERS,
+        log_level: str = "INFO",
     ) -> None:
         self.outbox_dir = Path(outbox_dir or os.environ.get("LOYALTY_OUTBOX_DIR") or DEFAULT_OUTBOX).resolve()
         self.prefix = prefix
@@ -154,6 +183,8 @@ class Engine:
         self.sqs_retry_seconds = sqs_retry_seconds
         self.template_path = template_path
         self.public_base_url = public_base_url
+        self.workers = workers
+        self.log_level = log_level
         self.stopping = threading.Event()
         self.idle_changed = threading.Condition()
         self.activity = 0
@@ -167,7 +198,7 @@ class Engine:
         self.aws_requests = 0
         self._moto: Any = None
         self.moto_endpoint = ""
-        self.invoker: Invoker | None = None
+        self.invoker: Invoker | WorkerInvoker | None = None
         self.routes = RouteTable([])
 
     # --- lifecycle -------------------------------------------------------------------
@@ -176,12 +207,23 @@ class Engine:
         from moto.server import ThreadedMotoServer
 
         os.environ.update(FAKE_CREDENTIALS)
-        # DynamoDB's 100-item transactions, atomic writes across server threads, and an
-        # item-level rollback so packing thousands of cards does not copy the table each time.
-        from local.harness import align_moto_limits, fast_moto_transactions
+        # DynamoDB's 100-item transactions, one DynamoDB request at a time across server
+        # threads, an item-level rollback so packing thousands of cards does not copy the
+        # table each time, queries that do not sort the whole table and answers that carry
+        # items dumped as JSON (local.harness says why each).
+        from local.harness import (
+            align_moto_limits,
+            fast_moto_item_answers,
+            fast_moto_queries,
+            fast_moto_transactions,
+            serialize_moto_requests,
+        )
 
         align_moto_limits()
+        serialize_moto_requests()
         fast_moto_transactions()
+        fast_moto_queries()
+        fast_moto_item_answers()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -210,7 +252,18 @@ class Engine:
         self._reset_layer_caches()
         self.specs = {s.logical_id: s for s in specs}
         self.routes = RouteTable(specs)
-        self.invoker = Invoker(specs)
+        if self.workers > 0:
+            # Workers get this process's environment as it now stands: the template's function
+            # variables, the endpoint, PUBLIC_BASE_URL and the --env overrides.
+            self.invoker = WorkerInvoker(
+                specs,
+                size=self.workers,
+                env=dict(os.environ),
+                on_requests=self._add_requests,
+                log_level=self.log_level,
+            )
+        else:
+            self.invoker = Invoker(specs)
         self.schedules = self._schedules(specs)
         self.pumps = self._pumps(specs)
         self._threads = [_PumpThread(self, pump) for pump in self.pumps]
@@ -218,12 +271,14 @@ class Engine:
             thread.start()
         return self
 
-    def nudge(self) -> None:
+    def nudge(self, urgent: bool = False) -> None:
         for thread in self._threads:
-            thread.wake.set()
+            thread.poke(urgent)
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.invoker is not None:
+            self.invoker.stop()  # first: a pump waiting on a long invocation returns at once
         self.nudge()
         for thread in [*self._threads, *self._timers]:
             thread.join(timeout=10)
@@ -247,8 +302,11 @@ class Engine:
             boto3.client(service)
 
     def _count_request(self, model: Any, **_: Any) -> None:
+        self._add_requests(1)
+
+    def _add_requests(self, count: int) -> None:
         with self._requests_lock:
-            self.aws_requests += 1
+            self.aws_requests += count
 
     @staticmethod
     def _reset_layer_caches() -> None:
@@ -366,6 +424,14 @@ class Engine:
             "activity": self.activity,
             "aws_requests": self.aws_requests,
             "invocations": self.invoker.count if self.invoker else 0,
+            "workers": self.workers,
+            "containers": self.invoker.stats() if self.invoker else {},
+            # What the load benchmark divides by requests: this process's CPU (moto, the HTTP
+            # front, pumps; the functions too with --workers 0) and the containers'.
+            "cpu_seconds": {
+                "engine": round(time.process_time(), 3),
+                "containers": round(getattr(self.invoker, "cpu_seconds", 0.0), 3),
+            },
         }
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -376,7 +442,7 @@ class Engine:
         deadline = time.monotonic() + timeout
         with self.idle_changed:
             while time.monotonic() < deadline:
-                self.nudge()
+                self.nudge(urgent=True)
                 marks = {t: t.cycles for t in self._threads}
                 activity = self.activity
                 # Two more cycles each: the second surely started after this point.

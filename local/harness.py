@@ -29,6 +29,8 @@ FAKE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "loyalty-test",
     "POWERTOOLS_METRICS_NAMESPACE": "LoyaltyTest",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # Tracer turns itself off outside Lambda already; said here so no test depends on that guess.
+    "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
 
@@ -73,6 +75,11 @@ def align_moto_limits() -> None:
 _moto_write_lock = threading.RLock()
 
 
+def moto_lock() -> threading.RLock:
+    """The lock moto's DynamoDB writes (and, on the local stack, all its requests) hold."""
+    return _moto_write_lock
+
+
 def _serialize_moto_writes() -> None:
     """Make moto's table writes atomic with respect to each other, as DynamoDB's are.
 
@@ -92,6 +99,131 @@ def _serialize_moto_writes() -> None:
 
         serialized._serialized = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, serialized)
+
+
+def serialize_moto_requests() -> None:
+    """One DynamoDB request at a time in moto's server, reads included (the local stack).
+
+    moto's query and scan iterate the table's dicts while another server thread's write
+    adds to them ("dictionary changed size during iteration", a 500 to the caller), and it
+    builds responses from items that a concurrent update changes in place. DynamoDB gives
+    each request a consistent view; one lock around each request's handling does the same.
+    moto's work is pure Python under the GIL, so the lock costs no parallelism.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    _serialize_moto_writes()
+    original = DynamoHandler.call_action
+    if getattr(original, "_serialized", False):
+        return
+
+    def serialized(self: Any) -> Any:
+        with _moto_write_lock:
+            return original(self)
+
+    serialized._serialized = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = serialized  # type: ignore[method-assign]
+
+
+_query_scope = threading.local()
+
+
+def fast_moto_queries() -> None:
+    """A Query reads the partition it names, not a sorted list of the whole table.
+
+    moto 5.2's Table.query starts from `all_items()`, which lists every item of the table
+    and sorts them all (DynamoType comparisons in Python), then keeps the queried partition
+    or the index's matches and sorts those again. Every query cost O(n log n) in the size of
+    the table: on a table of 50,000 items, a webhook dispatch's one-partition Query took
+    most of a second, and an import slowed down as the table grew. Here, inside a Query,
+    `all_items()` is that partition (base table) or the items unsorted (index: the query
+    sorts its matches by the index's keys itself). Scans keep moto's sorted order, which
+    their pages rely on. What DynamoDB answers is unchanged.
+    """
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "_fast", False):
+        return
+    original_query, original_all_items = Table.query, Table.all_items
+    signature = inspect.signature(original_query)
+
+    def all_items(self: Any) -> list[Any]:
+        scope = getattr(_query_scope, "value", None)
+        if scope is None or scope[0] is not self:
+            return original_all_items(self)
+        hash_key = scope[1]
+        if hash_key is None:  # an index query: every item, in no particular order
+            partitions = list(self.items.values())
+        else:
+            partitions = [self.items[hash_key]] if hash_key in self.items else []
+        if not self.range_key_attr:
+            return partitions
+        return [item for partition in partitions for item in partition.values()]
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        index_name, hash_key = bound.arguments.get("index_name"), bound.arguments.get("hash_key")
+        if not index_name and hash_key is None:
+            return original_query(self, *args, **kwargs)
+        saved = getattr(_query_scope, "value", None)
+        _query_scope.value = (self, None if index_name else hash_key)
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            _query_scope.value = saved
+
+    query._fast = True  # type: ignore[attr-defined]
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+
+
+# Answers that carry items, whose shape is DynamoDB JSON all the way down.
+_ITEM_ANSWERS = frozenset(
+    ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "PutItem", "UpdateItem", "DeleteItem")
+)
+
+
+def fast_moto_item_answers() -> None:
+    """Answers carrying items written with one json.dumps, not moto's generic serializer.
+
+    moto 5.2 builds every DynamoDB answer by walking botocore's output shape value by
+    value in Python. Items are already DynamoDB JSON, so for the operations that return
+    items the walk only costs: reading an import report with its 1,000 stored errors took
+    that walk through 3,000 attribute values on every progress poll, and polls took 40% of
+    the stack's CPU during a 100,000-row import. Binary values are base64, as the walk
+    writes them; errors and every other operation keep moto's serializer.
+    """
+    import base64
+    import datetime
+    import json
+
+    from moto.core.utils import unix_time
+    from moto.dynamodb.responses import DynamoResult
+
+    if getattr(DynamoResult.execute_result, "_fast", False):
+        return
+    original = DynamoResult.execute_result
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, bytes):
+            return base64.b64encode(value).decode()
+        if isinstance(value, datetime.datetime):
+            return unix_time(value)
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    def execute_result(self: Any, context: Any) -> Any:
+        operation = context.operation_model
+        if operation.name not in _ITEM_ANSWERS or not isinstance(self.result, dict):
+            return original(self, context)
+        version = operation.service_model.metadata.get("jsonVersion", "1.0")
+        body = json.dumps({k: v for k, v in self.result.items() if v is not None}, default=encode)
+        status = operation.http.get("responseCode", 200)
+        return status, {"Content-Type": f"application/x-amz-json-{version}"}, body
+
+    execute_result._fast = True  # type: ignore[attr-defined]
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
 
 
 _fast_transactions = False

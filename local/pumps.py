@@ -23,6 +23,7 @@ from typing import Any
 from local.events import s3_put_event, sqs_event
 from local.stream import StreamReader, passes_filters
 from local.template import FunctionSpec
+from local.workers import FunctionFailed, StackStopping
 
 log = logging.getLogger("local.pumps")
 
@@ -43,6 +44,11 @@ class Pump:
 
     def stats(self) -> dict[str, Any]:
         return {}
+
+
+def _trace(exc: Exception) -> bool:
+    """Log a traceback only for errors the invoker has not logged with the function's own."""
+    return not isinstance(exc, FunctionFailed)
 
 
 def _reports_failures(props: dict[str, Any]) -> bool:
@@ -138,6 +144,8 @@ class StreamPump(Pump):
         """(None, False) on success, else (index of the first record to retry, function errored)."""
         try:
             result = self.invoker(self.spec, {"Records": batch})
+        except StackStopping:
+            raise
         except Exception:
             log.warning("%s: function error; the batch will be retried", self.name)
             return 0, True
@@ -234,8 +242,11 @@ class SqsPump(Pump):
         try:
             result = self.invoker(self.spec, sqs_event(messages, self.queue_arn))
             failed = _failed_ids(result, ids) if self.reports else []
-        except Exception:
-            log.exception("%s: function error; the batch stays on the queue", self.name)
+        except StackStopping:
+            raise
+        except Exception as exc:
+            # A function's own traceback is in the log already; anything else gets one here.
+            log.error("%s: function error; the batch stays on the queue", self.name, exc_info=_trace(exc))
             failed = None
         failed_set = set(ids if failed is None else failed)
         for message in messages:
@@ -296,10 +307,16 @@ class S3Pump(Pump):
             try:
                 self.invocations += 1
                 self.invoker(self.spec, event)
-            except Exception:
+            except StackStopping:
+                raise
+            except Exception as exc:
                 self._attempts[ident] = self._attempts.get(ident, 0) + 1
-                log.exception(
-                    "%s: function error for %s (try %d)", self.name, obj["Key"], self._attempts[ident]
+                log.error(
+                    "%s: function error for %s (try %d)",
+                    self.name,
+                    obj["Key"],
+                    self._attempts[ident],
+                    exc_info=_trace(exc),
                 )
                 if self._attempts[ident] < self.max_attempts:
                     continue
@@ -327,12 +344,12 @@ class OutboxPump(Pump):
         written = 0
         for account_id in list(ses_backends.keys()):
             for region, backend in list(ses_backends[account_id].items()):
-                sent = list(backend.sent_messages)
                 start = self._written.get((account_id, region), 0)
-                for message in sent[start:]:
+                new = backend.sent_messages[start:]  # not a copy of every message sent so far
+                for message in new:
                     self._write(message)
                     written += 1
-                self._written[(account_id, region)] = len(sent)
+                self._written[(account_id, region)] = start + len(new)
         return written
 
     def _write(self, message: Any) -> None:

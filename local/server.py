@@ -1,7 +1,7 @@
 """The local HTTP API: template routes to handlers as API Gateway HTTP API 2.0 events.
 
 The JWT check stands in for the HTTP API's JWT authorizer; `/_local/...` routes are
-local-only tools (health, schedules, idle, resources) and need no token.
+local-only tools (health, schedules, idle, resources, SES identities) and need no token.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import base64
 import json
 import logging
 import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +23,30 @@ from local.token import TokenError, verify
 log = logging.getLogger("local.server")
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+# An invitation link's token is its credential: access lines show it as "***".
+_TOKEN_IN_PATH = re.compile(r"(/v1/invitations/)[^/\s?]+")
+
+
+def _redacted(line: str) -> str:
+    return _TOKEN_IN_PATH.sub(r"\1***", line)
+
+
+# `POST /_local/idle?timeout=SECONDS` waits as long as asked, up to this (an hour).
+MAX_IDLE_TIMEOUT = 3600.0
+DEFAULT_IDLE_TIMEOUT = 10.0
+
+
+def idle_timeout(asked: str | None) -> tuple[float, str]:
+    """Seconds `POST /_local/idle?timeout=` waits, and a note when that is less than asked."""
+    try:
+        timeout = float(asked) if asked else DEFAULT_IDLE_TIMEOUT
+    except ValueError:
+        timeout = float("nan")
+    if not 0 <= timeout < float("inf"):  # NaN fails both
+        raise ValueError("timeout must be a number of seconds, 0 or more")
+    if timeout > MAX_IDLE_TIMEOUT:
+        return MAX_IDLE_TIMEOUT, f" (asked {timeout:g}s; /_local/idle waits at most {MAX_IDLE_TIMEOUT:g}s)"
+    return timeout, ""
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -47,6 +72,13 @@ class LocalApiServer(ThreadingHTTPServer):
             host = "127.0.0.1"
         return f"http://{host!s}:{port}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (Ctrl-C on `make import`, a timed-out poll) is not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
+
     def start(self) -> LocalApiServer:
         self._thread = threading.Thread(target=self.serve_forever, name="local-api", daemon=True)
         self._thread.start()
@@ -64,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        log.info("%s %s", self.address_string(), _redacted(format % args))
 
     def do_GET(self) -> None:
         self._handle()
@@ -150,6 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._local(path, split.query, raw)
             else:
                 self._api(path, split.query, raw)
+        except ConnectionError:
+            # The client hung up before its answer was written (a poll given up, Ctrl-C):
+            # nobody is left to answer; what the function did stands.
+            self.close_connection = True
+            log.info("%s %s: the client went away before the answer", self.command, path)
         except Exception:  # a bug here must cost one request, never the server
             log.exception("local server error")
             self._error(500, "internal_error", "local stack error; see its log")
@@ -234,6 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- local-only tools ---------------------------------------------------------------
 
     def _local(self, path: str, query_string: str, raw: bytes | None) -> None:
+        if path == "/_local/ses/identities":
+            self._ses_identities(raw)
+            return
         engine = self.server.engine
         query = dict(parse_qsl(query_string))
         if path == "/_local/health" and self.command in ("GET", "HEAD"):
@@ -244,16 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif (found := re.fullmatch(r"/_local/schedules/([^/]+)", path)) and self.command == "POST":
             self._run_schedule(found.group(1))
         elif path == "/_local/idle" and self.command == "POST":
-            try:
-                timeout = min(float(query.get("timeout") or 10), 120.0)
-            except ValueError:
-                self._error(400, "bad_request", "timeout must be a number of seconds")
-                return
-            idle = engine.wait_idle(timeout)
-            if idle:
-                self._json(200, {"idle": True, **engine.status()})
-            else:
-                self._error(504, "not_idle", f"still busy after {timeout}s", engine.status())
+            self._wait_idle(query.get("timeout"))
         elif path == "/_local/resources" and self.command == "GET":
             self._json(
                 200,
@@ -274,6 +305,23 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, "not_found", f"no route for {path}")
 
+    def _wait_idle(self, asked: str | None) -> None:
+        try:
+            timeout, capped = idle_timeout(asked)
+        except ValueError as exc:
+            self._error(400, "bad_request", str(exc))
+            return
+        engine = self.server.engine
+        if engine.wait_idle(timeout):
+            self._json(200, {"idle": True, **engine.status()})
+            return
+        self._error(
+            504,
+            "not_idle",
+            f"still busy after {timeout:g}s{capped}",
+            {"timeout": timeout, "max_timeout": MAX_IDLE_TIMEOUT, **engine.status()},
+        )
+
     def _run_schedule(self, name: str) -> None:
         engine = self.server.engine
         if name not in engine.schedules:
@@ -290,3 +338,30 @@ class _Handler(BaseHTTPRequestHandler):
             return
         schedule = engine.schedules[name]
         self._json(200, {"schedule": name, "function": schedule.function.logical_id, "result": result})
+
+    def _ses_identities(self, raw: bytes | None) -> None:
+        """GET lists the SES identities the stack can send from; POST `{"identity": "club@example.org"}`
+        (an address) or `{"identity": "example.org"}` (a domain) verifies one at once, as SES
+        does after its confirmation e-mail or DNS records."""
+        import boto3
+
+        ses = boto3.client("ses")  # this process's clients all reach the stack's moto
+        if self.command == "POST":
+            try:
+                identity = str(json.loads(raw or b"{}").get("identity") or "").strip()
+            except (ValueError, AttributeError):
+                identity = ""
+            if not identity or len(identity) > 254 or any(c.isspace() for c in identity):
+                self._error(
+                    422, "validation_error", 'send {"identity": "<address or domain>"}', {"field": "identity"}
+                )
+                return
+            if "@" in identity:
+                ses.verify_email_identity(EmailAddress=identity)
+            else:
+                ses.verify_domain_identity(Domain=identity.lower())
+        elif self.command != "GET":
+            self._error(405, "method_not_allowed", f"{self.command} is not allowed on /_local/ses/identities")
+            return
+        identities = sorted(ses.list_identities().get("Identities") or [])
+        self._json(200, {"items": identities, "next_cursor": None})

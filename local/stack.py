@@ -48,6 +48,7 @@ class LocalStack:
         startup_timeout: float = 60.0,
         template: Path | str | None = None,
         schedules_every: float = 0,
+        workers: int | None = None,
     ) -> None:
         self.port, self.host = port, host
         self._workdir = Path(tempfile.mkdtemp(prefix="loyalty-local-"))
@@ -59,6 +60,7 @@ class LocalStack:
         self.startup_timeout = startup_timeout
         self.template = Path(template) if template else None
         self.schedules_every = schedules_every
+        self.workers = workers  # None: the stack's default (see `python -m local --help`)
         self.process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
         self.moto_endpoint = ""
@@ -90,6 +92,8 @@ class LocalStack:
             cmd += ["--template", str(self.template)]
         if self.schedules_every:
             cmd += ["--schedules-every", str(self.schedules_every)]
+        if self.workers is not None:
+            cmd += ["--workers", str(self.workers)]
         for key, value in self.env.items():
             cmd += ["--env", f"{key}={value}"]
         child_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_NAME"))}

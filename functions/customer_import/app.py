@@ -18,7 +18,7 @@ from loyalty.api.auth import CurrentPrincipal
 from loyalty.api.params import ResourceId
 from loyalty.api.resolver import create_app
 from loyalty.config import ImportSettings, configure
-from loyalty.observability import logger, metrics
+from loyalty.observability import logger, metrics, tracer
 from loyalty.schemas.imports import (
     ImportContinuation,
     ImportReport,
@@ -70,6 +70,7 @@ def _source(event: dict[str, Any]) -> str:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = _source(event)

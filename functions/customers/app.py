@@ -14,7 +14,7 @@ from loyalty.api.params import Cursor, CustomerId, Limit
 from loyalty.api.resolver import create_app
 from loyalty.config import TableSettings, configure
 from loyalty.domain.lifecycle import ProgramStatus
-from loyalty.observability import logger, metrics
+from loyalty.observability import logger, metrics, tracer
 from loyalty.schemas.common import Page
 from loyalty.schemas.customers import AuditEvent, Customer, CustomerCreate, CustomerPatch
 from loyalty.services import customers
@@ -73,6 +73,7 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -15,7 +15,7 @@ from loyalty.api.auth import CurrentPrincipal
 from loyalty.api.params import CardNumberParam, Cursor, CustomerId, Limit
 from loyalty.api.resolver import create_app
 from loyalty.config import PointsSettingsEnv, configure
-from loyalty.observability import logger, metrics
+from loyalty.observability import logger, metrics, tracer
 from loyalty.schemas.common import Page
 from loyalty.schemas.points import (
     Adjustment,
@@ -124,6 +124,7 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("run") == "points":

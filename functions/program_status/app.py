@@ -13,7 +13,7 @@ from loyalty.api.auth import CurrentPrincipal
 from loyalty.api.params import CustomerId
 from loyalty.api.resolver import create_app
 from loyalty.config import TableSettings, configure
-from loyalty.observability import logger, metrics
+from loyalty.observability import logger, metrics, tracer
 from loyalty.schemas.customers import Customer
 from loyalty.schemas.program_status import (
     ExclusionRequest,
@@ -57,6 +57,7 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -11,7 +11,7 @@ from loyalty.api.auth import CurrentPrincipal
 from loyalty.api.params import CardNumberParam, CustomerId
 from loyalty.api.resolver import create_app
 from loyalty.config import TableSettings, configure
-from loyalty.observability import logger, metrics
+from loyalty.observability import logger, metrics, tracer
 from loyalty.schemas.cards import Card, CardAttach, CardBatch, CardBatchReport, CardPatch, CardReplacement
 from loyalty.schemas.customers import Customer
 from loyalty.schemas.registration import AnonymousSignup, Registration
@@ -66,6 +66,7 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.config import WebhookDispatchSettings, configure
-from loyalty.observability import logger, metrics
+from loyalty.observability import logger, metrics, tracer
 from loyalty.services.webhook_dispatch import RetryMessage, dispatch_stream_records, process_retries
 
 configure(WebhookDispatchSettings)
@@ -34,6 +34,7 @@ def _settled(failed: set[str], key: str) -> None:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     records = event.get("Records") or []

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.support import Api, Aws, load_event, table_items
-
-ACCOUNT, REGION = "123456789012", "us-east-1"
-LINK = re.compile(r"/v1/invitations/([A-Za-z0-9_-]+)/(accept|decline)")
-
-
-def sent_messages() -> list[Any]:
-    from moto.ses.models import ses_backends
-
-    return list(ses_backends[ACCOUNT][REGION].sent_messages)
-
-
-def recipients() -> list[str]:
-    return [m.destinations["ToAddresses"][0] for m in sent_messages()]
-
-
-def token_for(email: str) -> str:
-    """The token of the latest e-mail sent to `email`, read from the message like a user would."""
-    bodies = [m.body for m in sent_messages() if m.destinations["ToAddresses"] == [email]]
-    assert bodies, f"no e-mail to {email}"
-    links = LINK.findall(bodies[-1])
-    assert {kind for _, kind in links} == {"accept", "decline"}
-    assert len({token for token, _ in links}) == 1
-    return str(links[0][0])
+from tests.support.invitations import (
+    parsed,
+    recipients,
+    sent_messages,
+    text_of,
+    token_for,
+    verify_identity,
+)
 
 
 def create(api: Api, business: str = "biz-1", **fields: Any) -> dict[str, Any]:
@@ -76,7 +60,8 @@ def test_settings_default_then_put_and_read_back(api: Api) -> None:
         7,
         2,
     )
-    # When an admin puts new settings
+    # When an admin puts new settings, with a sender SES has verified
+    verify_identity("club@example.com")
     body = {"enabled": True, "batch_size": 5, "reminder_after_days": 3, "max_reminders": 1}
     put = api.ok("PUT", "/v1/settings/invitations", {**body, "sender": "Club@Example.com"}, role="admin")
     # Then they are stored and read back (sender normalised)
@@ -112,6 +97,52 @@ def test_settings_out_of_range_are_422_naming_the_field(api: Api, body: dict, fi
 def test_staff_may_read_but_not_change_settings(api: Api) -> None:
     # When staff try to change the settings / Then 403
     assert api("PUT", "/v1/settings/invitations", {"enabled": True}).status == 403
+
+
+def test_settings_refuse_a_sender_ses_cannot_send_from(api: Api) -> None:
+    # Given an address SES never verified (nor its domain)
+    # When an admin saves it as the sender / Then 422 naming `sender`, and nothing is stored
+    response = api(
+        "PUT", "/v1/settings/invitations", {"enabled": True, "sender": "club@nowhere.example"}, role="admin"
+    )
+    assert response.status == 422, response
+    (failed,) = response.body["error"]["details"]["fields"]
+    assert failed["field"] == "sender" and "nowhere.example" in failed["message"]
+    assert api.ok("GET", "/v1/settings/invitations")["enabled"] is False
+
+
+def test_a_sender_on_a_verified_domain_is_accepted_and_sends(api: Api) -> None:
+    # Given SES has verified the domain (not the address)
+    verify_identity("club.example.org")
+    # When an admin saves an address of that domain, and staff invite a customer
+    api.ok("PUT", "/v1/settings/invitations", {"sender": "news@club.example.org"}, role="admin")
+    customer = create(api, email="ann@example.com")
+    api.ok("POST", f"/v1/customers/{customer['customer_id']}/invitations")
+    # Then the invitation goes out from it
+    assert [str(parsed(m)["From"]) for m in sent_messages()] == ["news@club.example.org"]
+    # And settings without a sender (the deployment's default sender) need no check
+    assert api.ok("PUT", "/v1/settings/invitations", {"enabled": True}, role="admin")["sender"] is None
+
+
+def test_a_pending_verification_and_an_unreachable_ses_are_said_so(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loyalty.adapters import mail
+
+    # Given SES answers that the domain's verification is pending
+    monkeypatch.setattr(mail, "verification_statuses", lambda ids: {"club.example.org": "Pending"})
+    # When an admin saves an address of it / Then 422 naming `sender`, saying it is pending
+    response = api("PUT", "/v1/settings/invitations", {"sender": "a@club.example.org"}, role="admin")
+    assert response.status == 422 and "pending" in response.body["error"]["message"], response
+
+    # Given SES cannot be asked at all
+    def unreachable(identities: list[str]) -> dict[str, str]:
+        raise mail.MailError("ServiceUnavailable")
+
+    monkeypatch.setattr(mail, "verification_statuses", unreachable)
+    # When an admin saves a sender / Then 503 (retry later), never a 500
+    response = api("PUT", "/v1/settings/invitations", {"sender": "a@club.example.org"}, role="admin")
+    assert response.status == 503 and response.body["error"]["details"]["field"] == "sender", response
 
 
 # --- staff invites ------------------------------------------------------------------------
@@ -154,27 +185,29 @@ def test_token_is_stored_only_as_a_hash(api: Api, aws: Aws) -> None:
     assert isinstance(tokens[0]["ttl"], int) and "email" not in tokens[0]
 
 
-def test_staff_resend_to_pending_is_a_reminder(api: Api) -> None:
-    # Given a pending customer
+def test_staff_resend_to_pending_is_a_reminder(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a customer invited 7 days ago (the cadence allows one e-mail per 7 days)
     customer = create(api, email="ann@example.com")
     path = f"/v1/customers/{customer['customer_id']}/invitations"
     api.ok("POST", path)
+    shift_clock(monkeypatch, 7)
     # When staff invite again
     again = api.ok("POST", path)
     # Then a reminder went out, the customer stays pending and counts two e-mails
     assert again["program_status"] == "pending" and again["invitation_count"] == 2
     assert recipients() == ["ann@example.com", "ann@example.com"]
     assert history(api, customer["customer_id"])[-1] == ("remind", "pending", "pending")
-    assert "Reminder" in sent_messages()[-1].subject
+    assert "Reminder" in str(parsed(sent_messages()[-1])["Subject"])
 
 
-def test_staff_reinvite_of_inactive_customer(api: Api) -> None:
-    # Given a customer who declined (inactive)
+def test_staff_reinvite_of_inactive_customer(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a customer who declined (inactive) an invitation sent a week ago
     customer = create(api, email="ann@example.com")
     path = f"/v1/customers/{customer['customer_id']}/invitations"
     api.ok("POST", path)
     first_token = token_for("ann@example.com")
     api.ok("POST", f"/v1/invitations/{first_token}/decline", role=None)
+    shift_clock(monkeypatch, 7)
     # When staff re-invite them
     again = api.ok("POST", path)
     # Then they are pending again and a new e-mail went out
@@ -212,8 +245,12 @@ def test_invite_refusals_change_nothing(api: Api, aws: Aws) -> None:
 def test_mail_failure_on_staff_invite_leaves_the_customer_imported(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the business's sender address is not verified in SES
-    api.ok("PUT", "/v1/settings/invitations", {"sender": "unverified@example.com"}, role="admin")
+    # Given the business's sender was verified when saved, and SES no longer has it since
+    import boto3
+
+    verify_identity("revoked@example.com")
+    api.ok("PUT", "/v1/settings/invitations", {"sender": "revoked@example.com"}, role="admin")
+    boto3.client("ses").delete_identity(Identity="revoked@example.com")
     customer = create(api, email="ann@example.com")
     # When staff invite / Then 409 saying the e-mail could not be sent
     response = api("POST", f"/v1/customers/{customer['customer_id']}/invitations")
@@ -267,12 +304,15 @@ def test_unknown_and_expired_tokens(api: Api, aws: Aws, monkeypatch: pytest.Monk
     assert table_items(aws) == before
 
 
-def test_a_reminder_keeps_earlier_links_of_the_same_invitation_working(api: Api) -> None:
-    # Given a customer invited, then reminded (two e-mails, two links)
+def test_a_reminder_keeps_earlier_links_of_the_same_invitation_working(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a customer invited, then reminded a week later (two e-mails, two links)
     customer = create(api, email="ann@example.com")
     path = f"/v1/customers/{customer['customer_id']}/invitations"
     api.ok("POST", path)
     first = token_for("ann@example.com")
+    shift_clock(monkeypatch, 7)
     api.ok("POST", path)
     second = token_for("ann@example.com")
     assert first != second
@@ -297,7 +337,7 @@ def test_scheduled_run_invites_up_to_the_batch_cap_and_only_enabled_businesses(a
     # Then the two oldest imported customers are invited, nobody else
     assert (report["businesses"], report["invited"], report["reminded"], report["failed"]) == (1, 2, 0, 0)
     assert sorted(recipients()) == ["c0@example.com", "c1@example.com"]
-    assert "Club" in sent_messages()[0].body
+    assert "Club" in text_of(sent_messages()[0])
     statuses = [api.ok("GET", f"/v1/customers/{i}")["program_status"] for i in ids]
     assert statuses == ["pending", "pending", "imported"]
     assert history(api, ids[0])[-1] == ("invite", "imported", "pending")
@@ -351,14 +391,14 @@ def test_mail_failure_for_one_customer_leaves_it_imported_and_the_run_continues(
     ids = {
         e: create(api, email=e)["customer_id"] for e in ("a@example.com", "b@example.com", "c@example.com")
     }
-    real_send = mail.send
+    real_send = mail.send_alternative
 
-    def flaky(sender: str, to: str, subject: str, text: str) -> str:
+    def flaky(sender: str, to: str, subject: str, text: str, html: str) -> str:
         if to == "b@example.com":
             raise mail.MailError("Throttling")
-        return real_send(sender, to, subject, text)
+        return real_send(sender, to, subject, text, html)
 
-    monkeypatch.setattr(mail, "send", flaky)
+    monkeypatch.setattr(mail, "send_alternative", flaky)
     # When the schedule fires
     report = run_invitations(aws)
     # Then the others are invited and the failed one stays imported, due for the next run
@@ -368,7 +408,7 @@ def test_mail_failure_for_one_customer_leaves_it_imported_and_the_run_continues(
     assert [got[e]["program_status"] for e in sorted(got)] == ["pending", "imported", "pending"]
     assert got["b@example.com"]["invitation_count"] == 0
     # When SES works again and the next run fires / Then only the failed one is invited
-    monkeypatch.setattr(mail, "send", real_send)
+    monkeypatch.setattr(mail, "send_alternative", real_send)
     assert run_invitations(aws)["invited"] == 1
     assert sorted(recipients()) == ["a@example.com", "b@example.com", "c@example.com"]
 
@@ -405,7 +445,9 @@ def test_sample_scheduled_event_runs_without_enabled_businesses(aws: Aws) -> Non
     assert report["businesses"] == 0 and report["invited"] == 0 and sent_messages() == []
 
 
-def test_the_token_appears_in_no_log_line(api: Api, aws: Aws, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_token_appears_in_no_log_line(
+    api: Api, aws: Aws, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given logging at its most verbose
     from loyalty.observability import logger
 
@@ -416,10 +458,12 @@ def test_the_token_appears_in_no_log_line(api: Api, aws: Aws, caplog: pytest.Log
         customer = create(api, email="ann@example.com")
         run_invitations(aws)
         first = token_for("ann@example.com")
+        shift_clock(monkeypatch, 7)
         api.ok("POST", f"/v1/customers/{customer['customer_id']}/invitations")
         second = token_for("ann@example.com")
+        api("GET", f"/v1/invitations/{second}/accept", role=None)
         api.ok("POST", f"/v1/invitations/{second}/accept", role=None)
-        api("POST", f"/v1/invitations/{second}/accept", role=None)
+        api("POST", f"/v1/invitations/{second}/accept", role=None, headers={"accept": "text/html"})
     finally:
         logger.setLevel("WARNING")
     # Then something was logged, and neither token is in it
@@ -456,3 +500,109 @@ def test_run_stops_claiming_when_the_function_is_out_of_time(aws: Aws, api: Api)
     report = invitations.run(time_left=lambda: invitations.SAFETY_SECONDS - 1)
     assert report.out_of_time and report.invited == 0 and sent_messages() == []
     assert api.ok("GET", f"/v1/customers/{customer['customer_id']}")["program_status"] == "imported"
+
+
+# --- cadence: at most one invitation e-mail per reminder_after_days ------------------------
+
+
+def test_a_second_invitation_within_the_cadence_is_too_soon(
+    api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a business with 3 days between invitation e-mails, and a customer invited just now
+    api.ok("PUT", "/v1/settings/invitations", {"reminder_after_days": 3}, role="admin")
+    customer = create(api, email="ann@example.com")
+    path = f"/v1/customers/{customer['customer_id']}/invitations"
+    first = api.ok("POST", path)
+    before = table_items(aws)
+    # When staff invite again at once, and again 2 days later
+    for days in (0, 2):
+        shift_clock(monkeypatch, days)
+        response = api("POST", path)
+        # Then 409 too_soon, naming when the next e-mail may go out
+        assert response.status == 409 and response.body["error"]["code"] == "too_soon", response
+        details = response.body["error"]["details"]
+        assert details["last_invited_at"] == first["last_invited_at"]
+        assert details["next_allowed_at"] == _plus_days(first["last_invited_at"], 3)
+    # And nothing changed, and no second e-mail went out
+    assert table_items(aws) == before and recipients() == ["ann@example.com"]
+    # When staff invite 3 days later / Then the reminder goes out
+    shift_clock(monkeypatch, 3)
+    assert api.ok("POST", path)["invitation_count"] == 2
+
+
+def _plus_days(timestamp: str, days: int) -> str:
+    from datetime import datetime
+
+    from loyalty.domain.clock import iso
+
+    return iso(datetime.fromisoformat(timestamp) + timedelta(days=days))
+
+
+def test_an_admin_may_override_the_cadence_and_the_history_keeps_why(api: Api) -> None:
+    # Given a customer invited just now
+    customer = create(api, email="ann@example.com")
+    path = f"/v1/customers/{customer['customer_id']}/invitations"
+    api.ok("POST", path)
+    override = {"override_cadence": True, "reason": "lost the first e-mail, asked at the desk"}
+    # When staff try to override / Then 403: only an admin may
+    assert api("POST", path, override).status == 403
+    # When an admin overrides without a reason / Then 422 naming `reason`
+    response = api("POST", path, {"override_cadence": True}, role="admin")
+    assert response.status == 422, response
+    assert [f["field"] for f in response.body["error"]["details"]["fields"]] == ["reason"]
+    # When an admin overrides with a reason
+    sent = api.ok("POST", path, override, role="admin")
+    # Then the reminder goes out, and the history names the override and its reason
+    assert sent["invitation_count"] == 2 and recipients() == ["ann@example.com"] * 2
+    latest = api.ok("GET", f"/v1/customers/{customer['customer_id']}/history")["items"][0]
+    assert latest["event"] == "remind" and latest["reason"] == override["reason"]
+    assert latest["details"]["cadence_override"] is True and latest["actor"]["role"] == "admin"
+    # And without the override the cadence still holds; an empty body is an ordinary invite
+    assert api("POST", path, {}).body["error"]["code"] == "too_soon"
+    assert api("POST", path, {"override": True}, role="admin").status == 422
+
+
+def test_the_cadence_is_a_condition_of_the_write_not_only_a_check_before_it(
+    api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a customer invited just now, and a read that misses that e-mail (as a read racing
+    # a concurrent send could): the check before the write then sees no recent e-mail
+    from loyalty.repository import customers as customers_repo
+    from loyalty.services import invitations
+
+    customer = create(api, email="ann@example.com")
+    path = f"/v1/customers/{customer['customer_id']}/invitations"
+    api.ok("POST", path)
+    before = table_items(aws)
+    real = customers_repo.require_profile
+
+    def stale(business_id: str, customer_id: str, consistent: bool = True) -> Any:
+        profile = dict(real(business_id, customer_id, consistent))
+        profile.pop("last_invited_at")
+        return profile
+
+    monkeypatch.setattr(invitations.customers_repo, "require_profile", stale)
+    # When staff invite again
+    response = api("POST", path)
+    # Then DynamoDB refuses the claim: 409 too_soon, nothing written, no second e-mail
+    assert response.status == 409 and response.body["error"]["code"] == "too_soon", response
+    assert table_items(aws) == before and len(sent_messages()) == 1
+
+
+def test_the_run_keeps_the_cadence_when_it_grew_after_a_reminder_was_scheduled(
+    api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a customer invited by the run while reminders came after 7 days
+    enable(api, reminder_after_days=7)
+    customer = create(api, email="ann@example.com")
+    assert run_invitations(aws)["invited"] == 1
+    # When the admin asks for 10 days between e-mails, and the run comes 8 days later
+    enable(api, reminder_after_days=10)
+    shift_clock(monkeypatch, 8)
+    report = run_invitations(aws)
+    # Then the customer (due by the old schedule) is skipped, not e-mailed
+    assert (report["reminded"], report["skipped"]) == (0, 1) and len(sent_messages()) == 1
+    # When the run comes 10 days after the e-mail / Then the reminder goes out
+    shift_clock(monkeypatch, 10)
+    assert run_invitations(aws)["reminded"] == 1
+    assert api.ok("GET", f"/v1/customers/{customer['customer_id']}")["invitation_count"] == 2

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support import Api, Aws, table_items
+from tests.support.points import purchase
 
 SETTINGS = {
     "points_per_unit": 1,
@@ -19,17 +20,6 @@ SETTINGS = {
     "reminder_days": [30, 7],
     "time_zone": "Europe/Paris",
 }
-
-
-def purchase(external_id: str, eligible: float, **extra: Any) -> dict[str, Any]:
-    return {
-        "external_id": external_id,
-        "occurred_at": "2026-11-30T10:00:00Z",
-        "amount": max(eligible, 1),
-        "eligible_amount": eligible,
-        "currency": "EUR",
-        **extra,
-    }
 
 
 def active_customer(api: Api, email: str = "pts@example.com") -> str:

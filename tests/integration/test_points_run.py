@@ -11,6 +11,7 @@ import pytest
 from local.runtime import invoke
 from local.webhook_receiver import Receiver
 from tests.support import Api, Aws, load_event
+from tests.support.points import purchase
 from tests.support.webhooks import Dispatch, subscribe
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -58,14 +59,9 @@ def customer(api: Api, email: str, consent: bool = True) -> str:
 
 
 def earn(api: Api, cid: str, external_id: str, points: int) -> dict[str, Any]:
-    body = {
-        "external_id": external_id,
-        "occurred_at": "2026-11-30T10:00:00Z",
-        "amount": points,
-        "eligible_amount": points,
-        "currency": "EUR",
-    }
-    return dict(api.ok("POST", f"/v1/customers/{cid}/purchases", body, role="service"))
+    return dict(
+        api.ok("POST", f"/v1/customers/{cid}/purchases", purchase(external_id, points), role="service")
+    )
 
 
 def balance(api: Api, cid: str) -> dict[str, Any]:

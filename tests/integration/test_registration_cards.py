@@ -10,6 +10,7 @@ import pytest
 
 from loyalty.repository import keys
 from tests.support import Api, Aws, load_event, luhn_valid, table_items
+from tests.support.points import purchase
 
 
 def snapshot(aws: Aws) -> list[str]:
@@ -22,14 +23,9 @@ def pack(api: Api, *numbers: str) -> dict[str, Any]:
 
 def earn_on_card(api: Api, number: str, points: int) -> None:
     """Points a packed card earned at a till before anyone registered it (1 point per unit)."""
-    purchase = {
-        "external_id": f"till-{number}-{points}",
-        "occurred_at": "2026-11-30T10:00:00Z",
-        "amount": points,
-        "eligible_amount": points,
-        "currency": "EUR",
-    }
-    api.ok("POST", f"/v1/cards/{number}/purchases", purchase, role="service")
+    api.ok(
+        "POST", f"/v1/cards/{number}/purchases", purchase(f"till-{number}-{points}", points), role="service"
+    )
 
 
 def history(api: Api, customer_id: str) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ BODIES: dict[str, Any] = {
     "POST /v1/customers/{customer_id}/opt-out": {},
     "PUT /v1/customers/{customer_id}/program-status": {"status": "inactive", "reason": "x"},
     "PUT /v1/customers/{customer_id}/statuses/{code}": {},
+    "PUT /v1/customers/{customer_id}/tier": {"code": "vip", "until": "2030-01-01T00:00:00Z", "floor": False},
     "PATCH /v1/status-definitions/{code}": {"name": "Hijacked"},
     "POST /v1/status-definitions/{code}/assignments": {"action": "assign", "customer_ids": []},
     "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {},
@@ -52,7 +53,11 @@ BODIES: dict[str, Any] = {
         "reason": "x",
     },
 }
-PUBLIC = {"POST /v1/invitations/{token}/accept", "POST /v1/invitations/{token}/decline"}
+PUBLIC = {
+    f"{method} /v1/invitations/{{token}}/{choice}"
+    for method in ("GET", "POST")
+    for choice in ("accept", "decline")
+}
 
 
 @pytest.fixture
@@ -91,6 +96,7 @@ def tenant(api: Api, aws: Aws, loopback_hooks: None) -> dict[str, str]:
         "webhook_id": hook["webhook_id"],
         "delivery_id": "0" * 32,
         "import_id": report["import_id"],
+        "job_id": "0" * 32,
     }
 
 
@@ -268,7 +274,11 @@ def test_personal_data_never_reaches_the_logs(
         assert api("PATCH", f"/v1/customers/{cid}", {"email": "not-an-email " + email}).status == 422
         api.ok("POST", "/v1/imports", {"customers": [{"email": email, "phone": phone}]}, role="admin")
         # (an invitation whose e-mail fails logs a warning about the customer)
-        api.ok("PUT", "/v1/settings/invitations", {"sender": "unverified@example.com"}, role="admin")
+        import boto3
+
+        boto3.client("ses").verify_email_identity(EmailAddress="revoked@example.com")
+        api.ok("PUT", "/v1/settings/invitations", {"sender": "revoked@example.com"}, role="admin")
+        boto3.client("ses").delete_identity(Identity="revoked@example.com")
         assert api("POST", f"/v1/customers/{cid}/invitations").status == 409
         api.ok("POST", f"/v1/customers/{cid}/exclusion", {"reason": f"asked by {email}"})
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.policy
 import re
 import uuid
 from pathlib import Path
@@ -141,13 +142,17 @@ def test_an_invitation_email_lands_in_the_outbox(local_stack: LocalStack) -> Non
     local_stack.wait_idle()
 
     # Then the e-mail is one .eml file addressed to them
-    mails = [email.message_from_bytes(p.read_bytes()) for p in local_stack.outbox()]
+    mails = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in local_stack.outbox()
+    ]
     mine = [m for m in mails if address in str(m["To"])]
     assert len(mine) == 1
     assert mine[0]["Subject"] and mine[0]["From"]
 
     # And its accept link points at this stack and works as printed (no token needed)
-    body = str(mine[0].get_payload(decode=True), "utf-8")
+    plain = mine[0].get_body(("plain",))
+    assert plain is not None, "no text/plain part"
+    body = plain.get_content()
     links = re.findall(r"http://\S+/accept", body)
     assert links and links[0].startswith(f"{local_stack.base_url}/v1/invitations/"), body
     accepted = requests.post(links[0], timeout=30)
@@ -222,7 +227,7 @@ def test_concurrent_requests_are_each_answered_by_their_own_invocation(local_sta
         )
         return response.status_code, response.json().get("email", response.text)
 
-    # When they are sent in parallel (served on threads; one invocation per function at a time)
+    # When they are sent in parallel (each to a container of the function, up to its cap)
     with ThreadPoolExecutor(max_workers=12) as pool:
         results = list(pool.map(create, range(12)))
 

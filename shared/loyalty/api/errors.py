@@ -1,5 +1,6 @@
 """Domain errors to HTTP responses, in one place. The body is always
-`{"error": {"code", "message", "details"}}` (docs/design.md#http-api)."""
+`{"error": {"code", "message", "details"}}` (docs/design.md#http-api), except on the
+resolver's page routes (invitation links), where a browser gets the same status as a page."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from loyalty.api import pages
 from loyalty.domain import errors
 from loyalty.observability import logger
 
@@ -76,15 +78,24 @@ def _handle_validation(exc: RequestValidationError) -> Response:
 
 
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    def as_page() -> bool:
+        event = app.current_event
+        route_key = str(event.raw_event.get("routeKey", ""))
+        return route_key in getattr(app, "page_routes", frozenset()) and pages.wants_html(event)
+
     @app.exception_handler(errors.DomainError)
     def _domain(exc: errors.DomainError) -> Response:
         status = _status_for(exc)
         if status >= 500:
             logger.exception("domain error")
+        if as_page():
+            return pages.error_page(status, exc.message, exc.details)
         return error_response(status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response:
+        if as_page():
+            return pages.error_page(422, "this link is not a valid invitation link")
         return _handle_validation(exc)
 
     @app.exception_handler(RequestUnsupportedContentType)
@@ -99,4 +110,6 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
         logger.exception("unhandled error")
+        if as_page():
+            return pages.error_page(500, "internal error")
         return error_response(500, "internal_error", "internal error; the request was not applied")

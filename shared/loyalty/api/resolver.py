@@ -25,15 +25,20 @@ class LoyaltyResolver(APIGatewayHttpResolver):
     caller with no token would learn the request schema from a 422 instead of getting 401.
     """
 
-    def __init__(self, public_routes: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, public_routes: frozenset[str] = frozenset(), page_routes: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(enable_validation=True, json_body_deserializer=read_json)
         # Route keys as API Gateway writes them ("POST /v1/invitations/{token}/accept").
         self.public_routes = public_routes
+        # Routes a browser opens (invitation links): errors become pages (loyalty.api.errors).
+        self.page_routes = page_routes
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         route_key = str(event.get("routeKey", ""))
         refused = None if route_key in self.public_routes else _unauthorized(event)
-        refused = refused or _unreadable_body(event)
+        # A page's form posts form-encoded (and reads no body): only JSON routes check it.
+        refused = refused or (None if route_key in self.page_routes else _unreadable_body(event))
         if refused is not None:
             return {
                 "statusCode": refused.status_code,
@@ -71,9 +76,12 @@ def _unreadable_body(event: Mapping[str, Any]) -> Response | None:
     return None
 
 
-def create_app(public_routes: frozenset[str] = frozenset()) -> APIGatewayHttpResolver:
-    """The resolver every API handler uses. `public_routes` need no JWT (e.g. invitation links)."""
-    app = LoyaltyResolver(public_routes)
+def create_app(
+    public_routes: frozenset[str] = frozenset(), page_routes: frozenset[str] = frozenset()
+) -> APIGatewayHttpResolver:
+    """The resolver every API handler uses. `public_routes` need no JWT (e.g. invitation links);
+    `page_routes` answer browsers with HTML pages, errors included (loyalty.api.pages)."""
+    app = LoyaltyResolver(public_routes, page_routes)
     register_error_handlers(app)
     # Every request reads the table: its client is made while the function initialises
     # (Lambda's init phase), not by the first request.

@@ -1,5 +1,5 @@
 """Invitation rules with no I/O (docs/design.md#invitations): when a customer is due, what one
-e-mail changes, tokens.
+e-mail changes, the cadence between e-mails, tokens.
 
 The invitation-due index (GSI3) is derived from `index_due_at`, so every code path that
 writes a profile (create, import, edit, status change) keeps the index right without
@@ -21,6 +21,12 @@ from loyalty.domain.records import InvitationTokenRecord, ProfileRecord, updated
 
 # A link stays usable for 30 days; DynamoDB's TTL removes the token item some time after.
 TOKEN_LIFETIME = timedelta(days=30)
+
+
+class TooSoon(Conflict):
+    """409: the last invitation e-mail went out less than `reminder_after_days` ago."""
+
+    code = "too_soon"
 
 
 class Cadence(Protocol):
@@ -68,16 +74,60 @@ def next_due(at: datetime, settings: Cadence, reminders_sent: int) -> str | None
     return iso(at + timedelta(days=settings.reminder_after_days))
 
 
+# --- cadence: at most one invitation e-mail per customer per reminder_after_days -----------
+
+
+def cadence_cutoff(at: datetime, settings: Cadence) -> str:
+    """An e-mail may go out at `at` only if the last one went out at or before this time.
+
+    The claim's write condition compares `last_invited_at` with it (ISO strings of one
+    format sort as times), so the rule holds even against a profile read before a
+    concurrent e-mail.
+    """
+    return iso(at - timedelta(days=settings.reminder_after_days))
+
+
+def too_soon(
+    last_invited_at: str | None, settings: Cadence, at: datetime, customer_id: str
+) -> TooSoon | None:
+    """Why an e-mail at `at` would break the cadence (naming the next allowed time), or None."""
+    if not last_invited_at or last_invited_at <= cadence_cutoff(at, settings):
+        return None
+    next_allowed = datetime.fromisoformat(last_invited_at) + timedelta(days=settings.reminder_after_days)
+    return TooSoon(
+        f"the last invitation e-mail went out less than {settings.reminder_after_days} days ago; "
+        "the next one may go out at next_allowed_at (an admin may override with a reason)",
+        {
+            "customer_id": customer_id,
+            "last_invited_at": last_invited_at,
+            "next_allowed_at": iso(next_allowed),
+            "reminder_after_days": settings.reminder_after_days,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class SendPlan:
     event: LifecycleEvent
     kind: str  # "invitation" or "reminder": the e-mail's wording
     target: ProgramStatus
     updates: dict[str, Any]
+    # The claim holds only if the last e-mail went out at or before this time; None: overridden.
+    cadence_cutoff: str | None = None
 
 
-def plan_send(profile: ProfileRecord, settings: Cadence, at: datetime, actor: Actor) -> SendPlan:
-    """What sending one invitation e-mail to `profile` changes; raises if it may not be sent."""
+def plan_send(
+    profile: ProfileRecord,
+    settings: Cadence,
+    at: datetime,
+    actor: Actor,
+    override_cadence: bool = False,
+) -> SendPlan:
+    """What sending one invitation e-mail to `profile` changes; raises if it may not be sent.
+
+    `override_cadence` (an admin's explicit choice, audited by the caller) lets an e-mail
+    go out within `reminder_after_days` of the last one.
+    """
     current = ProgramStatus(profile["program_status"])
     event = EVENT_BY_STATUS.get(current, LifecycleEvent.INVITE)
     target = apply(event, current, actor)
@@ -86,6 +136,11 @@ def plan_send(profile: ProfileRecord, settings: Cadence, at: datetime, actor: Ac
             "the customer has no e-mail address, so no invitation can be sent; add one first",
             {"field": "email", "customer_id": profile["customer_id"]},
         )
+    last = profile.get("last_invited_at")
+    if not override_cadence:
+        problem = too_soon(str(last) if last else None, settings, at, profile["customer_id"])
+        if problem is not None:
+            raise problem
     # A customer made pending by a status edit was never e-mailed: its first e-mail starts a round.
     new_round = event is not LifecycleEvent.REMIND or not profile.get("invited_at")
     reminders = 0 if new_round else int(profile.get("reminders_sent") or 0) + 1
@@ -99,7 +154,8 @@ def plan_send(profile: ProfileRecord, settings: Cadence, at: datetime, actor: Ac
     if new_round:
         # invited_at starts a round; tokens of earlier rounds stop working (see token_problem).
         updates["invited_at"] = iso(at)
-    return SendPlan(event, "invitation" if new_round else "reminder", target, updates)
+    cutoff = None if override_cadence else cadence_cutoff(at, settings)
+    return SendPlan(event, "invitation" if new_round else "reminder", target, updates, cutoff)
 
 
 # Fields an invitation e-mail changes: restored as they were when the e-mail could not be sent.

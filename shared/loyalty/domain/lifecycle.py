@@ -79,6 +79,7 @@ class AuditKind(StrEnum):
     STATUSES_RERANKED = "statuses_reranked"
     INVITE_NOT_SENT = "invite_not_sent"
     REMINDERS_STOPPED = "reminders_stopped"
+    TIER_CHANGED = "tier_changed"
 
 
 def audit_kind(event: LifecycleEvent) -> AuditKind:

@@ -78,3 +78,4 @@ RULES_ACTOR = actor_record("rules", Actor.SYSTEM)  # rule re-evaluation, expiry,
 MAILER_ACTOR = actor_record("invitation-mailer", Actor.SYSTEM)  # undoing a claim the mail refused
 SCHEDULER_ACTOR = actor_record("invitation-run", Actor.SCHEDULER)
 INVITEE_ACTOR = actor_record("invitation-token", Actor.INVITEE)
+TIERS_ACTOR = actor_record("tier-check", Actor.SCHEDULER)  # retention checks and re-evaluation jobs

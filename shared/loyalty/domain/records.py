@@ -8,7 +8,7 @@ Values are plain JSON-like Python values (numbers come back as int or float).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 # Identifiers unique within a business (a lookup item each, written with the profile).
 IdentifierKind = Literal["email", "phone", "external_id", "device_id"]
@@ -132,6 +132,9 @@ class CatalogRecord(TypedDict):
     version: int
     jobs: list[str]  # recent job ids
     deleting: list[str]  # codes whose assignments are being removed
+    # The tier ladder (docs/design.md#tiers): tiers are ranked statuses of this group, kept in
+    # the same item so a re-rank and the ladder's threshold order are checked in one write.
+    tiers: NotRequired[dict[str, Any] | None]
 
 
 class AssignmentRecord(Assignment, total=False):

@@ -336,9 +336,11 @@ def query_prefix(
 
 
 def query_all(key_condition: str, values: Mapping[str, Any], **kwargs: Any) -> Iterable[dict[str, Any]]:
+    """Every item of a query, a page (`limit`, default 500) at a time."""
     cursor: str | None = None
+    limit = kwargs.pop("limit", 500)
     while True:
-        page = query(key_condition, values, cursor=cursor, limit=kwargs.pop("limit", 500), **kwargs)
+        page = query(key_condition, values, cursor=cursor, limit=limit, **kwargs)
         yield from page.items
         if not page.next_cursor:
             return

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from loyalty.domain.clock import now_iso
-from loyalty.domain.errors import Conflict, Duplicate, NotFound, VersionConflict
+from loyalty.domain.errors import Conflict, DomainError, Duplicate, NotFound, VersionConflict
 from loyalty.domain.invitations import index_due_at
 from loyalty.domain.lifecycle import AuditKind, eligibility
 from loyalty.domain.records import PERSON_IDENTIFIERS, ActorRecord, IdentifierKind, ProfileRecord
@@ -140,6 +140,19 @@ def lookup_item(profile: ProfileRecord, kind: IdentifierKind) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A rule the profile write must hold besides its version, checked by DynamoDB itself.
+
+    `condition` is ANDed with the version condition; when the version matched but the
+    condition did not, `refused` turns the stored profile into the error the caller sees.
+    """
+
+    condition: str
+    values: Mapping[str, Any]
+    refused: Callable[[ProfileRecord], DomainError]
+
+
 @dataclass
 class Write:
     """One customer change: `before` is None for a create. Committed as one transaction."""
@@ -154,6 +167,8 @@ class Write:
     # Identifiers whose owner proved them (or staff vouched): their suppression is lifted,
     # not checked. Only staff or the verified person may lift one (docs/design.md#trust-and-identity).
     lifted: frozenset[str] = frozenset()
+    # An invariant of the change beyond the version (e.g. the invitation cadence); updates only.
+    guard: Guard | None = None
 
 
 def stage(tx: Transaction, write: Write, at: str | None = None) -> ProfileRecord:
@@ -170,8 +185,15 @@ def stage(tx: Transaction, write: Write, at: str | None = None) -> ProfileRecord
     item = with_index_keys(profile)
     if before is None:
         tx.put(item, "attribute_not_exists(PK)")
-    else:
+    elif write.guard is None:
         tx.put(item, "#v = :v", names={"#v": "version"}, values={":v": before["version"]})
+    else:
+        tx.put(
+            item,
+            f"#v = :v AND ({write.guard.condition})",
+            names={"#v": "version"},
+            values={":v": before["version"], **write.guard.values},
+        )
     for kind in write.identifiers:
         old = before.get(kind) if before else None
         new = profile.get(kind)
@@ -235,8 +257,25 @@ def commit(write: Write, token: str | None = None) -> ProfileRecord:
     try:
         tx.commit(token)
     except TransactionCancelled as cancelled:
-        raise explain_cancellation(tx, cancelled, profile["customer_id"]) from cancelled
+        refused = _guard_refusal(write, cancelled)
+        raise (refused or explain_cancellation(tx, cancelled, profile["customer_id"])) from cancelled
     return profile
+
+
+def _guard_refusal(write: Write, cancelled: TransactionCancelled) -> DomainError | None:
+    """The guard's error when the profile still had the version read (so the guard failed)."""
+    if write.guard is None or write.before is None:
+        return None
+    for index in cancelled.failed_indexes():
+        old = cancelled.items[index] if index < len(cancelled.items) else None
+        if (
+            old is not None
+            and old.get("SK") == keys.PROFILE_SK
+            and old.get("customer_id") == write.before["customer_id"]
+            and old.get("version") == write.before["version"]
+        ):
+            return write.guard.refused(strip_keys(old))
+    return None
 
 
 def get_profile(business_id: str, customer_id: str, consistent: bool = False) -> ProfileRecord | None:
@@ -264,14 +303,18 @@ def get_profiles_and_catalog(
     return profiles, catalog
 
 
-def get_profile_and_wallet(
-    business_id: str, customer_id: str
-) -> tuple[ProfileRecord | None, dict[str, Any] | None]:
-    """A profile with its points wallet: one BatchGetItem (a profile view shows the balance)."""
-    wanted = [keys.customer_key(business_id, customer_id), keys.wallet_key(business_id, customer_id)]
-    found = {i["SK"]: i for i in batch_get(wanted)}
-    profile = found.get(keys.PROFILE_SK)
-    return (cast(ProfileRecord, profile) if profile else None), found.get(keys.WALLET_SK)
+def get_profile_view(business_id: str, customer_id: str) -> dict[str, dict[str, Any]]:
+    """What a profile view shows, in one BatchGetItem: the profile, its points wallet and tier
+    record, the status catalog (names, ranks, the tier ladder) and the points settings (time
+    zone). Keyed by sort key; absent items are missing."""
+    wanted = [
+        keys.customer_key(business_id, customer_id),
+        keys.wallet_key(business_id, customer_id),
+        keys.tier_key(business_id, customer_id),
+        keys.status_catalog_key(business_id),
+        keys.points_settings_key(business_id),
+    ]
+    return {i["SK"]: i for i in batch_get(wanted)}
 
 
 def require_profile(business_id: str, customer_id: str, consistent: bool = True) -> ProfileRecord:
@@ -343,6 +386,7 @@ def list_status_holders(
 __all__ = [
     "AuditEntry",
     "ConditionFailed",
+    "Guard",
     "Suppressed",
     "Write",
     "commit",

@@ -311,3 +311,33 @@ def points_due_pk(shard: int) -> str:
 
 def points_due_sk(due_at: str, business_id: str, customer_id: str) -> str:
     return f"{due_at}#{business_id}#{customer_id}"
+
+
+# --- tiers (docs/design.md#tiers) -----------------------------------------------------------
+TIER_SK = "TIER"
+TIER_EVENT_SK_PREFIX = "TIEREVT#"
+ENTITY_TIER = "tier"
+ENTITY_TIER_EVENT = "tier_event"
+# A business's tier records (evaluation jobs walk them) and the retention check's work list,
+# both spread over shards by customer so neither a busy business nor the check has one key.
+TIER_SHARDS = 16
+
+
+def tier_key(business_id: str, customer_id: str) -> dict[str, str]:
+    return {"PK": customer_pk(business_id, customer_id), "SK": TIER_SK}
+
+
+def tier_event_key(business_id: str, customer_id: str, seq: int) -> dict[str, str]:
+    return {"PK": customer_pk(business_id, customer_id), "SK": f"{TIER_EVENT_SK_PREFIX}{seq:08d}"}
+
+
+def tier_members_pk(business_id: str, shard: int) -> str:
+    return f"B#{business_id}#TIERS#{shard:02d}"
+
+
+def tier_due_pk(shard: int) -> str:
+    return f"TIER#DUE#{shard:02d}"
+
+
+def tier_due_sk(due_at: str, business_id: str, customer_id: str) -> str:
+    return f"{due_at}#{business_id}#{customer_id}"

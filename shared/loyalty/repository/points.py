@@ -17,6 +17,7 @@ from typing import Any, cast
 from loyalty.adapters import aws
 from loyalty.domain.points import Entry, Wallet, empty_wallet
 from loyalty.domain.records import ActorRecord, CatalogRecord, ProfileRecord
+from loyalty.domain.tiers import TierRecord
 from loyalty.repository import customers as customer_repo
 from loyalty.repository import keys
 from loyalty.repository.base import (
@@ -25,12 +26,13 @@ from loyalty.repository.base import (
     TransactionCancelled,
     batch_get,
     get_item,
-    query,
+    query_all,
     query_prefix,
     serialize,
     table_name,
 )
-from loyalty.repository.ranked_statuses import empty_catalog
+from loyalty.repository.ranked_statuses import catalog_of
+from loyalty.repository.tiers import record_of
 
 _INTERNAL = frozenset({"PK", "SK", "entity", "GSI3PK", "GSI3SK"})
 
@@ -53,6 +55,7 @@ class CommandState:
     catalog: CatalogRecord
     ops: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (kind, external id) -> record
     wallet_stored: bool = False
+    tier: TierRecord | None = None  # monthly totals and tiers (docs/design.md#tiers)
 
 
 def read_command(
@@ -63,6 +66,7 @@ def read_command(
         keys.customer_key(business_id, customer_id),
         keys.wallet_key(business_id, customer_id),
         keys.points_settings_key(business_id),
+        keys.tier_key(business_id, customer_id),
         *([keys.status_catalog_key(business_id)] if with_catalog else []),
         *(keys.points_op_key(business_id, kind, ext) for kind, ext in wanted_ops),
     ]
@@ -74,17 +78,19 @@ def read_command(
     profile = item(keys.customer_key(business_id, customer_id))
     wallet = item(keys.wallet_key(business_id, customer_id))
     catalog = item(keys.status_catalog_key(business_id))
+    tier = item(keys.tier_key(business_id, customer_id))
     return CommandState(
         profile=customer_repo.strip_keys(profile) if profile else None,
         wallet=wallet_of(wallet) if wallet else empty_wallet(business_id, customer_id),
         settings=_strip(item(keys.points_settings_key(business_id))),
-        catalog=_catalog(catalog),
+        catalog=catalog_of(catalog),
         ops={
             (kind, ext): _strip(op) or {}
             for kind, ext in wanted_ops
             if (op := item(keys.points_op_key(business_id, kind, ext))) is not None
         },
         wallet_stored=wallet is not None,
+        tier=record_of(tier) if tier else None,
     )
 
 
@@ -95,17 +101,6 @@ def _strip(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def wallet_of(item: Mapping[str, Any]) -> Wallet:
     """A stored wallet item without its key and index attributes."""
     return cast(Wallet, _strip(item))
-
-
-def _catalog(item: Mapping[str, Any] | None) -> CatalogRecord:
-    if not item:
-        return empty_catalog()
-    return {
-        "definitions": item.get("definitions", {}),
-        "version": item.get("version", 0),
-        "jobs": item.get("jobs", []),
-        "deleting": item.get("deleting", []),
-    }
 
 
 def get_wallet(business_id: str, customer_id: str, consistent: bool = False) -> Wallet | None:
@@ -267,20 +262,11 @@ def due_wallets(now: str, page_size: int = 200) -> Iterator[Wallet]:
     bound = f"{now}$"  # "<due>#<business>#<customer>" for every due time <= now sorts below
     for shard in range(keys.POINTS_DUE_SHARDS):
         pk = keys.points_due_pk(shard)
-        cursor: str | None = None
-        while True:
-            page = query(
-                "GSI3PK = :pk AND GSI3SK < :bound",
-                {":pk": pk, ":bound": bound},
-                index=keys.GSI3,
-                limit=page_size,
-                cursor=cursor,
-                partition=pk,
-            )
-            yield from (wallet_of(i) for i in page.items)
-            if not page.next_cursor:
-                break
-            cursor = page.next_cursor
+        condition = "GSI3PK = :pk AND GSI3SK < :bound"
+        items = query_all(
+            condition, {":pk": pk, ":bound": bound}, index=keys.GSI3, limit=page_size, partition=pk
+        )
+        yield from (wallet_of(i) for i in items)
 
 
 def purge_free_text(business_id: str, customer_id: str, op_keys: Iterable[Mapping[str, str]]) -> None:

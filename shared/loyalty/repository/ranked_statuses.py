@@ -36,7 +36,20 @@ MAX_RECENT_JOBS = 10
 
 
 def empty_catalog() -> CatalogRecord:
-    return {"definitions": {}, "version": 0, "jobs": [], "deleting": []}
+    return {"definitions": {}, "version": 0, "jobs": [], "deleting": [], "tiers": None}
+
+
+def catalog_of(item: Mapping[str, Any] | None) -> CatalogRecord:
+    """A stored catalog item as a record (an empty catalog, version 0, when none is stored)."""
+    if not item:
+        return empty_catalog()
+    return {
+        "definitions": item.get("definitions", {}),
+        "version": item.get("version", 0),
+        "jobs": item.get("jobs", []),
+        "deleting": item.get("deleting", []),
+        "tiers": item.get("tiers"),
+    }
 
 
 def get_catalog(business_id: str, consistent: bool = False) -> CatalogRecord:
@@ -45,18 +58,6 @@ def get_catalog(business_id: str, consistent: bool = False) -> CatalogRecord:
     An empty catalog (version 0) when none is stored.
     """
     return catalog_of(get_item(keys.status_catalog_key(business_id), consistent=consistent))
-
-
-def catalog_of(item: Mapping[str, Any] | None) -> CatalogRecord:
-    """The catalog a stored catalog item holds (an empty one, version 0, for none)."""
-    if not item:
-        return empty_catalog()
-    return {
-        "definitions": item.get("definitions", {}),
-        "version": item.get("version", 0),
-        "jobs": item.get("jobs", []),
-        "deleting": item.get("deleting", []),
-    }
 
 
 def save_catalog(business_id: str, catalog: Mapping[str, Any], job: Mapping[str, Any] | None = None) -> int:
@@ -74,6 +75,7 @@ def save_catalog(business_id: str, catalog: Mapping[str, Any], job: Mapping[str,
         "version": expected + 1,
         "jobs": list(catalog.get("jobs", []))[-MAX_RECENT_JOBS:],
         "deleting": list(catalog.get("deleting", [])),
+        "tiers": catalog.get("tiers"),
         "updated_at": now_iso(),
     }
     tx = Transaction()

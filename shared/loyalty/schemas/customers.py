@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loyalty.domain.cards import CardState
 from loyalty.domain.lifecycle import AuditKind, ProgramStatus
+from loyalty.domain.tiers import Basis
 from loyalty.schemas.common import (
     Attributes,
     Email,
@@ -59,6 +61,27 @@ class CardRef(BaseModel):
     state: CardState
 
 
+class ManualTierView(BaseModel):
+    code: str
+    until: str
+    floor: bool
+
+
+class NextTierView(BaseModel):
+    code: str
+    missing: Decimal
+
+
+class CustomerTier(BaseModel):
+    customer_id: str
+    code: str | None
+    qualifying_value: Decimal
+    basis: Basis | None
+    retained_until: str | None
+    next: NextTierView | None
+    manual: ManualTierView | None
+
+
 class Customer(BaseModel):
     customer_id: str
     program_status: ProgramStatus
@@ -75,6 +98,8 @@ class Customer(BaseModel):
     merged_into: str | None = None
     # Available points (docs/design.md#points-ledger), read with the profile; null in lists.
     balance: int | None = None
+    # The tier (docs/design.md#tiers) when the business has a ladder; null in lists.
+    tier: CustomerTier | None = None
     invited_at: str | None = None
     invitation_count: int = 0
     last_invited_at: str | None = None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 
 from loyalty.domain.lifecycle import ProgramStatus
-from loyalty.schemas.common import Email, RequestModel
+from loyalty.schemas.common import Email, Reason, RequestModel
 
 ProgramName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -26,6 +26,31 @@ class InvitationSettings(RequestModel):
 
 class InvitationSettingsView(InvitationSettings):
     updated_at: str | None = None
+
+
+class InviteRequest(RequestModel):
+    """Optional body of `POST /v1/customers/{id}/invitations`.
+
+    `override_cadence` (admin only) sends within `reminder_after_days` of the last e-mail;
+    it needs a `reason`, which the customer's history keeps with the invitation.
+    """
+
+    override_cadence: bool = False
+    reason: Reason | None = Field(default=None, validate_default=True)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_for_override(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("override_cadence") and not (value or "").strip():
+            raise ValueError("a reason is required to override the invitation cadence")
+        return value
+
+
+class InvitationLink(BaseModel):
+    """What the page behind an e-mail link shows before the invitee presses its button."""
+
+    choice: Literal["accept", "decline"]
+    program_name: str | None = None
 
 
 class InvitationAnswer(BaseModel):

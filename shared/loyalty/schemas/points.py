@@ -178,6 +178,7 @@ class PointsResult(BaseModel):
     state: str | None = None
     points: int | None = None
     multiplier: dict[str, Any] | None = None
+    tier: dict[str, Any] | None = None  # {code, move} when this purchase moved the customer's tier
     replayed: bool = False
 
 

@@ -197,7 +197,7 @@ class StatusJob(BaseModel):
     """A background job over a business's customers and how far it got."""
 
     job_id: str
-    kind: Literal["evaluate", "rerank", "delete"]
+    kind: Literal["evaluate", "rerank", "delete", "tiers"]
     codes: list[str]
     state: Literal["queued", "running", "completed", "failed"]
     processed: int = 0

@@ -12,12 +12,16 @@ from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, a
 from loyalty.domain.normalize import normalize_email, normalize_phone
 from loyalty.domain.principal import BACK_OFFICE, Principal, Role
 from loyalty.domain.records import CatalogRecord, ProfileRecord, updated, with_sources
+from loyalty.observability import CUSTOMERS_CREATED, count
 from loyalty.repository import customers as repo
+from loyalty.repository import keys
+from loyalty.repository import tiers as tiers_repo
 from loyalty.repository.program_status import resolve_deferred
 from loyalty.repository.ranked_statuses import catalog_of, get_catalog
 from loyalty.schemas.common import Page
 from loyalty.schemas.customers import AuditEvent, CardRef, Customer, CustomerCreate, CustomerPatch, StatusRef
 from loyalty.services.ranked_statuses.rules import apply_rules
+from loyalty.services.tiers.customer import tier_view
 
 MAX_PAGE = 100
 
@@ -70,6 +74,7 @@ def create_customer(principal: Principal, body: CustomerCreate) -> Customer:
             check_suppression=True,
         )
     )
+    count(CUSTOMERS_CREATED, 1, "staff")
     return to_customer(stored, principal)
 
 
@@ -82,13 +87,29 @@ def visible_profile(principal: Principal, customer_id: str, consistent: bool = F
 
 
 def get_customer(principal: Principal, customer_id: str) -> Customer:
+    """The profile with its available points and its tier: one BatchGetItem."""
     principal.require_self_or(customer_id, BACK_OFFICE)
-    profile, wallet = repo.get_profile_and_wallet(principal.business_id, customer_id)
-    if profile is None:
+    bid = principal.business_id
+    found = repo.get_profile_view(bid, customer_id)
+    stored = found.get(keys.PROFILE_SK)
+    if stored is None:
         raise NotFound("customer not found", {"customer_id": customer_id})
-    customer = to_customer(profile, principal)
+    catalog = catalog_of(found.get(keys.STATUS_CATALOG_SK))
+    customer = to_customer(repo.strip_keys(stored), principal, catalog)
+    wallet = found.get(keys.WALLET_SK)
     held = points.Balance.of(cast(points.Wallet, wallet), now_iso()).available if wallet else 0
-    return customer.model_copy(update={"balance": held})
+    tier = None
+    if catalog.get("tiers"):
+        record = found.get(keys.TIER_SK)
+        time_zone = str((found.get(keys.POINTS_SETTINGS_SK) or {}).get("time_zone") or "UTC")
+        tier = tier_view(
+            customer_id,
+            tiers_repo.or_empty(tiers_repo.record_of(record) if record else None, bid, customer_id),
+            catalog,
+            time_zone,
+            principal,
+        )
+    return customer.model_copy(update={"balance": held, "tier": tier})
 
 
 # Name searches read the index page by page until the page is full; bounded so that a

@@ -1,12 +1,14 @@
 """Invitation use cases (docs/design.md#invitations): settings, staff invites, the scheduled run,
-accept and decline.
+the page behind a link, accept and decline.
 
 Exactly once per customer and run: the customer is claimed by committing the transition
 (profile under its version condition, the token item, the audit event: one transaction)
 BEFORE the e-mail goes out. A concurrent or retried run reads a stale index entry at
-most, and its claim then fails the version condition, so it sends nothing. When the mail
-service refuses the e-mail, a compensating transaction puts the invitation fields back
-(the customer stays imported and keeps its due time) and deletes the unused token.
+most, and its claim then fails the version condition, so it sends nothing. The claim is
+also conditioned on the cadence (no e-mail within `reminder_after_days`), so the rule
+holds whatever was read. When the mail service refuses the e-mail, a compensating
+transaction puts the invitation fields back (the customer stays imported and keeps its
+due time) and deletes the unused token.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from datetime import datetime
 from loyalty.adapters import mail
 from loyalty.config import settings as env
 from loyalty.domain.clock import iso, now
-from loyalty.domain.errors import Conflict, DomainError, NotFound, VersionConflict
+from loyalty.domain.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    Unavailable,
+    VersionConflict,
+    field_error,
+)
+from loyalty.domain.invitation_mail import compose
 from loyalty.domain.invitations import (
     TOKEN_LIFETIME,
     SendPlan,
@@ -26,6 +36,7 @@ from loyalty.domain.invitations import (
     restored,
     token_hash,
     token_problem,
+    too_soon,
 )
 from loyalty.domain.lifecycle import Actor, AuditKind, LifecycleEvent, ProgramStatus, apply
 from loyalty.domain.principal import (
@@ -35,17 +46,20 @@ from loyalty.domain.principal import (
     MAILER_ACTOR,
     SCHEDULER_ACTOR,
     Principal,
+    Role,
 )
-from loyalty.domain.records import ActorRecord, ProfileRecord, updated
-from loyalty.observability import logger
+from loyalty.domain.records import ActorRecord, InvitationTokenRecord, ProfileRecord, updated
+from loyalty.observability import INVITATIONS_NOT_SENT, INVITATIONS_SENT, count, logger
 from loyalty.repository import customers as customers_repo
 from loyalty.repository import invitations as repo
 from loyalty.repository.base import Transaction, TransactionCancelled
 from loyalty.schemas.customers import Customer
 from loyalty.schemas.invitations import (
     InvitationAnswer,
+    InvitationLink,
     InvitationSettings,
     InvitationSettingsView,
+    InviteRequest,
     RunReport,
 )
 from loyalty.services.customers import to_customer
@@ -76,26 +90,55 @@ def get_settings(principal: Principal) -> InvitationSettingsView:
 
 def put_settings(principal: Principal, body: InvitationSettings) -> InvitationSettingsView:
     principal.require(ADMINS)
+    if body.sender is not None:
+        _check_sender(body.sender)
     stored = repo.put_settings(principal.business_id, body.model_dump(), iso(now()))
     return InvitationSettingsView.model_validate(
         {k: v for k, v in stored.items() if k in InvitationSettingsView.model_fields}
     )
 
 
+def _check_sender(sender: str) -> None:
+    """Refuse (422 naming `sender`) an address SES would not send from: neither it nor its
+    domain is a verified identity. Otherwise every invitation would fail at sending."""
+    domain = sender.rpartition("@")[2]
+    try:
+        statuses = mail.verification_statuses([sender, domain])
+    except mail.MailError as failed:
+        raise Unavailable(
+            "the mail service could not confirm the sender; retry shortly",
+            {"field": "sender", "mail_error": failed.code},
+        ) from failed
+    if "Success" in (statuses.get(sender), statuses.get(domain)):
+        return
+    pending = [identity for identity in (sender, domain) if statuses.get(identity) == "Pending"]
+    if pending:
+        raise field_error(
+            "sender", f"SES cannot send from {sender} yet: the verification of {pending[0]} is pending"
+        )
+    raise field_error(
+        "sender", f"SES cannot send from {sender}: verify the address or its domain {domain} in SES first"
+    )
+
+
 # --- sending one invitation -----------------------------------------------------------
 
 
-def _message(plan: SendPlan, settings: InvitationSettings, token: str) -> tuple[str, str]:
-    base = env().public_base_url.rstrip("/")
-    program = settings.program_name or "our loyalty program"
-    subject = f"Reminder: your invitation to {program}" if plan.kind == "reminder" else f"Join {program}"
-    text = (
-        f"You are invited to join {program}.\n\n"
-        f"Accept the invitation:\n{base}/v1/invitations/{token}/accept\n\n"
-        f"Not interested? Decline it:\n{base}/v1/invitations/{token}/decline\n\n"
-        f"This link works once and expires in {TOKEN_LIFETIME.days} days.\n"
+def _cadence_guard(plan: SendPlan, settings: InvitationSettings, at: datetime) -> customers_repo.Guard | None:
+    """The cadence as a condition of the claim: DynamoDB refuses it if an e-mail went out since."""
+    if plan.cadence_cutoff is None:
+        return None
+
+    def refused(stored: ProfileRecord) -> DomainError:
+        last = stored.get("last_invited_at")
+        problem = too_soon(str(last) if last else None, settings, at, stored["customer_id"])
+        return problem or Conflict("the customer changed while it was being invited; retry")
+
+    return customers_repo.Guard(
+        "attribute_not_exists(last_invited_at) OR last_invited_at <= :cadence_cutoff",
+        {":cadence_cutoff": plan.cadence_cutoff},
+        refused,
     )
-    return subject, text
 
 
 def send_one(
@@ -104,11 +147,13 @@ def send_one(
     settings: InvitationSettings,
     actor: ActorRecord,
     at: datetime,
+    reason: str | None = None,
 ) -> ProfileRecord:
     """Claim (commit the transition), then e-mail; undo the claim when the e-mail fails.
 
-    Raises VersionConflict when someone else changed or claimed the customer first, and
-    MailNotSent when the mail service refused the message.
+    Raises VersionConflict when someone else changed or claimed the customer first, TooSoon
+    when an e-mail went out within the cadence meanwhile, and MailNotSent when the mail
+    service refused the message.
     """
     token, hashed = new_token()
     after = updated(customers_repo.strip_keys(profile), plan.updates)
@@ -121,16 +166,15 @@ def send_one(
         int((at + TOKEN_LIFETIME).timestamp()),
         plan.kind,
     )
+    details: dict[str, object] = {
+        "kind": plan.kind,
+        "invitation_count": plan.updates["invitation_count"],
+        "reminders_sent": plan.updates["reminders_sent"],
+    }
+    if plan.cadence_cutoff is None:
+        details["cadence_override"] = True
     entry = customers_repo.AuditEntry(
-        AuditKind(plan.event),
-        actor,
-        profile["program_status"],
-        plan.target.value,
-        details={
-            "kind": plan.kind,
-            "invitation_count": plan.updates["invitation_count"],
-            "reminders_sent": plan.updates["reminders_sent"],
-        },
+        AuditKind(plan.event), actor, profile["program_status"], plan.target.value, reason, details
     )
     stored = customers_repo.commit(
         customers_repo.Write(
@@ -139,21 +183,37 @@ def send_one(
             entry=entry,
             extra=lambda tx: repo.stage_token_put(tx, token_record),
             identifiers=(),
+            guard=_cadence_guard(plan, settings, at),
         )
     )
-    subject, text = _message(plan, settings, token)
+    base = env().public_base_url.rstrip("/")
+    message = compose(
+        plan.kind,
+        settings.program_name,
+        f"{base}/v1/invitations/{token}/accept",
+        f"{base}/v1/invitations/{token}/decline",
+        TOKEN_LIFETIME.days,
+    )
     try:
-        mail.send(settings.sender or env().mail_sender, str(profile["email"]), subject, text)
+        mail.send_alternative(
+            settings.sender or env().mail_sender,
+            str(profile["email"]),
+            message.subject,
+            message.text,
+            message.html,
+        )
     except mail.MailError as failed:
         logger.warning(
             "invitation e-mail not sent; undoing the claim",
             extra={"customer_id": profile["customer_id"], "mail_error": failed.code},
         )
         _undo_claim(stored, profile, hashed, failed.code)
+        count(INVITATIONS_NOT_SENT, 1, plan.kind)
         raise MailNotSent(
             "the invitation e-mail could not be sent; the customer was left unchanged",
             {"customer_id": profile["customer_id"], "mail_error": failed.code},
         ) from failed
+    count(INVITATIONS_SENT, 1, plan.kind)
     return stored
 
 
@@ -190,14 +250,21 @@ def _undo_claim(stored: ProfileRecord, before: ProfileRecord, hashed: str, code:
     logger.error("could not undo an invitation claim", extra={"customer_id": before["customer_id"]})
 
 
-def invite(principal: Principal, customer_id: str) -> Customer:
-    """Staff: invite an imported customer, resend to a pending one, re-invite an inactive one."""
+def invite(principal: Principal, customer_id: str, body: InviteRequest | None = None) -> Customer:
+    """Staff: invite an imported customer, resend to a pending one, re-invite an inactive one.
+
+    At most one e-mail per `reminder_after_days` (409 `too_soon`), unless an admin
+    overrides the cadence with a reason that the history keeps.
+    """
     principal.require(BACK_OFFICE)
+    request = body or InviteRequest()
+    if request.override_cadence:
+        principal.require({Role.ADMIN})
     profile = customers_repo.require_profile(principal.business_id, customer_id)
     settings = load_settings(principal.business_id)
     at = now()
-    plan = plan_send(profile, settings, at, principal.actor)
-    stored = send_one(profile, plan, settings, principal.as_actor_record(), at)
+    plan = plan_send(profile, settings, at, principal.actor, override_cadence=request.override_cadence)
+    stored = send_one(profile, plan, settings, principal.as_actor_record(), at, request.reason)
     return to_customer(stored, principal)
 
 
@@ -266,20 +333,37 @@ def _stop_reminders(profile: ProfileRecord, report: RunReport) -> None:
 # --- the invitee answers ----------------------------------------------------------------
 
 
+def _open(hashed: str, at: str) -> tuple[InvitationTokenRecord, ProfileRecord]:
+    """The token and its customer, while the link can still be answered (404 or 410 otherwise)."""
+    token_record = repo.get_token(hashed)
+    if token_record is None:
+        raise NotFound("unknown invitation link", {"reason": "unknown"})
+    business_id, customer_id = str(token_record["business_id"]), str(token_record["customer_id"])
+    profile = customers_repo.get_profile(business_id, customer_id, consistent=True)
+    problem = token_problem(token_record, profile, at)
+    if problem is not None:
+        raise problem
+    assert profile is not None
+    return token_record, profile
+
+
+def open_link(token: str, event: LifecycleEvent) -> InvitationLink:
+    """What the page behind an e-mail link shows. Reads only: mail scanners open links."""
+    token_record, profile = _open(token_hash(token), iso(now()))
+    apply(event, ProgramStatus(profile["program_status"]), Actor.INVITEE)  # the button must be able to work
+    program = load_settings(str(token_record["business_id"])).program_name
+    return InvitationLink(
+        choice="accept" if event is LifecycleEvent.ACCEPT else "decline", program_name=program
+    )
+
+
 def answer(token: str, event: LifecycleEvent) -> InvitationAnswer:
     """Accept or decline with the token from the e-mail; single use, in one transaction."""
     hashed = token_hash(token)
     for _ in range(3):
-        token_record = repo.get_token(hashed)
-        if token_record is None:
-            raise NotFound("unknown invitation link", {"reason": "unknown"})
-        business_id, customer_id = str(token_record["business_id"]), str(token_record["customer_id"])
-        profile = customers_repo.get_profile(business_id, customer_id, consistent=True)
         at = iso(now())
-        problem = token_problem(token_record, profile, at)
-        if problem is not None:
-            raise problem
-        assert profile is not None
+        token_record, profile = _open(hashed, at)
+        business_id, customer_id = str(token_record["business_id"]), str(token_record["customer_id"])
         target = apply(event, ProgramStatus(profile["program_status"]), Actor.INVITEE)
         after: ProfileRecord = {
             **customers_repo.strip_keys(profile),

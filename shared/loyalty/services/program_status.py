@@ -153,12 +153,16 @@ def opt_out(principal: Principal, customer_id: str, body: OptOutRequest | None) 
 
 
 def _forfeit(items: list[dict[str, Any]], at: str, principal: Principal) -> Callable[[Transaction], None]:
-    """The points balance is forfeited in the exclusion's own transaction."""
+    """The points balance is forfeited, and the tier record (with its place in the tier
+    indexes) deleted, in the exclusion's own transaction."""
     stored = next((i for i in items if i["SK"] == keys.WALLET_SK), None)
     wallet = points_repo.wallet_of(stored) if stored else None
+    tier = next((i for i in items if i["SK"] == keys.TIER_SK), None)
 
     def stage(tx: Transaction) -> None:
         transfers.stage_forfeit(tx, wallet, at, principal.as_system())
+        if tier is not None:
+            tx.delete({"PK": tier["PK"], "SK": tier["SK"]})
 
     return stage
 

@@ -22,6 +22,7 @@ from loyalty.domain.invitations import token_hash, token_problem
 from loyalty.domain.lifecycle import AuditKind, LifecycleEvent, ProgramStatus, apply, sources_of
 from loyalty.domain.principal import Principal, Role
 from loyalty.domain.records import CardRecord, ProfileRecord, Provenance, updated, with_sources
+from loyalty.observability import CUSTOMERS_CREATED, count
 from loyalty.repository import cards as card_repo
 from loyalty.repository import customers as customer_repo
 from loyalty.repository import invitations as invitations_repo
@@ -157,11 +158,14 @@ def _customer_safe(error: Exception) -> Exception:
 
 def register(principal: Principal, body: Registration) -> Registered:
     try:
-        return retrying(lambda: _register(principal, body))
+        registered = retrying(lambda: _register(principal, body))
     except (Duplicate, customer_repo.Suppressed) as error:
         if principal.role is Role.CUSTOMER:
             raise _customer_safe(error) from None
         raise
+    if registered.created:
+        count(CUSTOMERS_CREATED, 1, "registration")
+    return registered
 
 
 def _register(principal: Principal, body: Registration) -> Registered:
@@ -269,4 +273,5 @@ def anonymous_signup(principal: Principal, body: AnonymousSignup) -> Customer:
             identifiers=(*customer_repo.IDENTIFIERS, "device_id"),
         )
     )
+    count(CUSTOMERS_CREATED, 1, "anonymous")
     return to_customer(stored, principal)

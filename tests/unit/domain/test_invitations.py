@@ -10,6 +10,8 @@ import pytest
 from loyalty.domain.clock import iso
 from loyalty.domain.errors import Conflict, Forbidden, IllegalTransition
 from loyalty.domain.invitations import (
+    TooSoon,
+    cadence_cutoff,
     index_due_at,
     new_token,
     next_due,
@@ -17,6 +19,7 @@ from loyalty.domain.invitations import (
     restored,
     token_hash,
     token_problem,
+    too_soon,
 )
 from loyalty.domain.lifecycle import Actor, LifecycleEvent, ProgramStatus
 from loyalty.schemas.invitations import InvitationSettings
@@ -146,6 +149,46 @@ def test_restored_puts_invitation_fields_back() -> None:
     assert back["program_status"] == "imported" and back["invitation_count"] == 0
     assert back["invited_at"] is None and back["invite_due_at"] is None and back["version"] == 2
     assert index_due_at(back) == CREATED
+
+
+# --- cadence ---------------------------------------------------------------------------------
+
+
+def test_cadence_allows_one_email_per_reminder_days() -> None:
+    # Given 7 days between e-mails and an e-mail at AT
+    s = InvitationSettings(reminder_after_days=7)
+    last = iso(AT)
+    # Then up to just before 7 days later another is too soon, naming when it is allowed
+    problem = too_soon(last, s, AT + timedelta(days=7) - timedelta(microseconds=1), "c")
+    assert isinstance(problem, TooSoon) and problem.code == "too_soon"
+    assert problem.details["next_allowed_at"] == iso(AT + timedelta(days=7))
+    assert problem.details["last_invited_at"] == last
+    # And from exactly 7 days on it is allowed; with no e-mail before, at once
+    assert too_soon(last, s, AT + timedelta(days=7), "c") is None
+    assert too_soon(None, s, AT, "c") is None
+    # And the write condition's cutoff agrees with the check (ISO strings compare as times)
+    assert cadence_cutoff(AT + timedelta(days=7), s) == last
+
+
+def test_plan_send_refuses_too_soon_unless_overridden() -> None:
+    # Given a pending customer e-mailed a day ago
+    pending = profile("pending", invited_at=iso(AT), last_invited_at=iso(AT - timedelta(days=1)))
+    # When staff plan another e-mail / Then too soon
+    with pytest.raises(TooSoon):
+        plan_send(pending, InvitationSettings(), AT, Actor.STAFF)
+    # When an override is planned / Then it is a reminder with no cadence condition on the claim
+    plan = plan_send(pending, InvitationSettings(), AT, Actor.STAFF, override_cadence=True)
+    assert plan.event is LifecycleEvent.REMIND and plan.cadence_cutoff is None
+    # And an ordinary plan carries the cutoff its claim is conditioned on
+    later = plan_send(pending, InvitationSettings(), AT + timedelta(days=6), Actor.STAFF)
+    assert later.cadence_cutoff == iso(AT - timedelta(days=1))
+
+
+def test_transition_refusals_come_before_the_cadence() -> None:
+    # Given a customer who joined a minute after an e-mail / When invited / Then the transition says why
+    joined = profile("active", last_invited_at=iso(AT))
+    with pytest.raises(IllegalTransition):
+        plan_send(joined, InvitationSettings(), AT, Actor.STAFF)
 
 
 # --- tokens ---------------------------------------------------------------------------------

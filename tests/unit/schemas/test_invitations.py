@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from loyalty.schemas.invitations import InvitationSettings
+from loyalty.schemas.invitations import InvitationSettings, InviteRequest
 
 
 def test_settings_defaults_match_the_design() -> None:
@@ -41,3 +41,19 @@ def test_settings_refuse_unknown_fields_and_bad_sender() -> None:
         InvitationSettings.model_validate({"enabeld": True})
     with pytest.raises(ValidationError):
         InvitationSettings.model_validate({"sender": "nobody"})
+
+
+def test_an_invite_body_is_optional_and_an_override_needs_a_reason() -> None:
+    # When empty / Then an ordinary invitation
+    assert InviteRequest.model_validate({}).override_cadence is False
+    # When overriding with a reason / Then accepted
+    body = InviteRequest.model_validate({"override_cadence": True, "reason": "asked at the desk"})
+    assert body.reason == "asked at the desk"
+    # When overriding without one (or a blank one) / Then refused naming `reason`
+    for bad in ({"override_cadence": True}, {"override_cadence": True, "reason": "  "}):
+        with pytest.raises(ValidationError) as caught:
+            InviteRequest.model_validate(bad)
+        assert [e["loc"] for e in caught.value.errors()] == [("reason",)]
+    # When a field is unknown / Then refused
+    with pytest.raises(ValidationError):
+        InviteRequest.model_validate({"override": True})

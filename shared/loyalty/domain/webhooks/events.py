@@ -25,10 +25,11 @@ PROFILE_SK = "PROFILE"
 CARD_SK = "CARD"
 LEDGER_PREFIX = "LEDGER#"
 NOTICE_PREFIX = "NOTICE#"
+TIER_EVENT_PREFIX = "TIEREVT#"
 
 
 def makes_events(sk: str) -> bool:
-    return sk in (PROFILE_SK, CARD_SK) or sk.startswith((LEDGER_PREFIX, NOTICE_PREFIX))
+    return sk in (PROFILE_SK, CARD_SK) or sk.startswith((LEDGER_PREFIX, NOTICE_PREFIX, TIER_EVENT_PREFIX))
 
 
 CUSTOMER_CREATED = "customer.created"
@@ -46,6 +47,9 @@ POINTS_ADJUSTED = "points.adjusted"
 POINTS_EXPIRING = "points.expiring"
 POINTS_EXPIRED = "points.expired"
 BALANCE_DEBT = "balance.debt"
+TIER_UPGRADED = "tier.upgraded"
+TIER_DOWNGRADED = "tier.downgraded"
+TIER_RETAINED = "tier.retained"
 
 EVENT_TYPES: tuple[str, ...] = (
     CUSTOMER_CREATED,
@@ -63,6 +67,9 @@ EVENT_TYPES: tuple[str, ...] = (
     POINTS_EXPIRING,
     POINTS_EXPIRED,
     BALANCE_DEBT,
+    TIER_UPGRADED,
+    TIER_DOWNGRADED,
+    TIER_RETAINED,
 )
 
 # Ledger entry types that are events (the others move nothing a subscriber acts on by itself:
@@ -262,6 +269,16 @@ def derive(
             "lot_id": new.get("lot_id"),
         }
         types = [POINTS_EXPIRING]
+    elif record.sk.startswith(TIER_EVENT_PREFIX) and old is None:
+        data = {
+            "customer_id": new.get("customer_id"),
+            "from_tier": new.get("from_code"),
+            "to_tier": new.get("to_code"),
+            "qualifying_value": new.get("qualifying_value"),
+            "retained_until": new.get("retained_until"),
+            "reason": new.get("reason"),
+        }
+        types = [f"tier.{new.get('move')}"]
     else:
         return []
     return [

@@ -11,6 +11,7 @@ from typing import Any
 from loyalty.domain.clock import now, now_iso
 from loyalty.domain.errors import Conflict, NotFound
 from loyalty.domain.principal import BACK_OFFICE, Principal
+from loyalty.observability import CUSTOMERS_CREATED, IMPORT_ROWS, IMPORTS_FINISHED, count
 from loyalty.repository import imports as repo
 from loyalty.schemas.imports import (
     ImportReport,
@@ -133,6 +134,9 @@ class ImportRun:
             release=release,
         )
         repo.save_checkpoint(self.bid, self.import_id, self.owner, self.rows_done, cp)
+        for outcome in _OUTCOME_CODES:
+            count(IMPORT_ROWS, counts[outcome], outcome)
+        count(CUSTOMERS_CREATED, counts["created"], "import")
         # Mirror what was stored so the next checkpoint is fenced on it.
         for name, n in counts.items():
             self.report[name] = int(self.report.get(name) or 0) + n
@@ -148,6 +152,7 @@ class ImportRun:
         if message:
             sets["message"] = message
         self.checkpoint([], sets, release=True)
+        count(IMPORTS_FINISHED, 1, state.value)
         return to_report(self.report)
 
     def process(

@@ -19,13 +19,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from loyalty.domain import cards, points
+from loyalty.domain import cards, points, tiers
 from loyalty.domain.clock import iso, now_iso
 from loyalty.domain.errors import Conflict, Duplicate, NotFound, field_error
 from loyalty.domain.lifecycle import ProgramStatus, can_earn, can_redeem
 from loyalty.domain.points import EntryType, Ledger, Policy
 from loyalty.domain.principal import ADMINS, BACK_OFFICE, Principal
 from loyalty.domain.ranked_statuses import entitlements
+from loyalty.observability import POINTS_EARNED, POINTS_REDEEMED, POINTS_REDEMPTIONS_REVERSED, count
 from loyalty.repository import cards as card_repo
 from loyalty.repository import points as repo
 from loyalty.repository.base import Transaction
@@ -38,6 +39,7 @@ from loyalty.schemas.points import (
     PurchaseReturn,
     Redemption,
 )
+from loyalty.services.tiers import moves as tier_moves
 
 ATTEMPTS = 25  # a wallet many requests spend from at once is read again until each decides
 
@@ -59,6 +61,8 @@ class Decision:
     updated_ops: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     occurred_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # state, points, multiplier for the answer
+    # A purchase or return moves the tier's monthly totals: (purchase time, spend, points).
+    activity: tuple[str, Decimal, int] | None = None
 
 
 def fingerprint(customer_id: str, body: BaseModel) -> str:
@@ -110,6 +114,14 @@ def run(
         change = decision.ledger.done()
         at = decision.occurred_at or now
         actor = principal.as_actor_record()
+        tier = None
+        if decision.activity is not None:
+            tier = tier_moves.after_activity(
+                state.tier, state.catalog, state.profile, now, *decision.activity, policy.time_zone
+            )
+            moved = [e for e in tier.events if e.move is not tiers.Move.RETAINED]
+            if moved:
+                decision.extra["tier"] = {"code": moved[-1].to_code, "move": moved[-1].move.value}
         first_seq = int(state.wallet.get("seq") or 0) + 1
         items = [
             repo.entry_item(change.wallet, first_seq + i, e, occurred_at=at, recorded_at=now, actor=actor)
@@ -137,13 +149,31 @@ def run(
         ]
         for k, ext, record in decision.updated_ops:
             repo.stage_op_update(tx, bid, k, ext, record)
-        repo.stage_profile_check(tx, state.profile)
+        staged_profile = None
+        if tier is not None:
+            version = int((state.tier or {}).get("version") or 0)
+            _, staged_profile = tier_moves.stage_outcome(
+                tx, version, tier, state.profile, state.catalog["definitions"], actor, now
+            )
+        if staged_profile is None:
+            repo.stage_profile_check(tx, state.profile)
         try:
             repo.commit(tx, op_indexes)
         except (repo.WalletMoved, repo.OpTaken):
             continue  # read again: the next pass decides on fresh data (or replays)
+        _count_points(change.entries)
         return result
     raise Conflict("the customer's points kept changing; retry", {"customer_id": customer_id})
+
+
+def _count_points(entries: list[points.Entry]) -> None:
+    # After the commit only: a lost race or a replay moved no points.
+    def total(kind: EntryType) -> int:
+        return sum(abs(e.points) for e in entries if e.type is kind)
+
+    count(POINTS_EARNED, total(EntryType.EARN))
+    count(POINTS_REDEEMED, total(EntryType.REDEEM))
+    count(POINTS_REDEMPTIONS_REVERSED, total(EntryType.REDEEM_REVERSAL))
 
 
 def _replay(
@@ -236,6 +266,7 @@ def earn(principal: Principal, customer_id: str, body: Purchase) -> PointsResult
             new_ops=[("purchase", body.external_id, purchase)],
             occurred_at=str(purchase["occurred_at"]),
             extra={"points": earned, "multiplier": multiplier},
+            activity=(str(purchase["occurred_at"]), body.eligible_amount, earned),
         )
 
     return run(principal, customer_id, ("purchase", body.external_id), fingerprint(customer_id, body), decide)
@@ -292,6 +323,7 @@ def return_purchase(
             new_ops=[("return", body.external_id, record)],
             updated_ops=[("purchase", purchase_id, updated)],
             extra={"points": -owed, "state": "returned"},
+            activity=(str(purchase["occurred_at"]), -body.eligible_amount, -owed),
         )
 
     digest = fingerprint(customer_id, body) + purchase_id

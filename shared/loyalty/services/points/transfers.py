@@ -5,11 +5,14 @@ the merge or the erasure or not at all."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from loyalty.domain import points
 from loyalty.domain.points import Policy, Wallet
 from loyalty.domain.records import ActorRecord
 from loyalty.repository import keys
 from loyalty.repository import points as repo
+from loyalty.repository import tiers as tiers_repo
 from loyalty.repository.base import Transaction, batch_get
 
 
@@ -45,14 +48,40 @@ def stage_change(
     )
 
 
+def _stage_tier_months(tx: Transaction, business_id: str, source_id: str, target_id: str) -> None:
+    """The card's purchases count toward the real customer's tier: the monthly totals move
+    (any upgrade they allow happens at the customer's next purchase or a re-evaluation job)."""
+    found = batch_get([keys.tier_key(business_id, c) for c in (source_id, target_id)], consistent=True)
+    records = {r["customer_id"]: tiers_repo.record_of(r) for r in found}
+    source = records.get(source_id)
+    if source is None or not source.get("months"):
+        return
+    target = tiers_repo.or_empty(records.get(target_id), business_id, target_id)
+    months = {k: dict(v) for k, v in (target.get("months") or {}).items()}
+    for month, totals in (source.get("months") or {}).items():
+        into = months.setdefault(month, {"spend": "0", "points": 0})
+        into["spend"] = str(Decimal(str(into["spend"])) + Decimal(str(totals.get("spend") or 0)))
+        into["points"] = int(into["points"]) + int(totals.get("points") or 0)
+    tiers_repo.stage_record(tx, {**target, "months": months}, int(target.get("version") or 0))
+    # The merged owner is read-only from now on: its record leaves the tier indexes.
+    tx.delete(
+        keys.tier_key(business_id, source_id),
+        "#v = :v",
+        names={"#v": "version"},
+        values={":v": source.get("version")},
+    )
+
+
 def stage_merge(
     tx: Transaction, business_id: str, source_id: str, target_id: str, now: str, actor: ActorRecord
 ) -> int:
-    """Move the temporary owner's lots and debt to the real customer; the points moved."""
+    """Move the temporary owner's lots and debt (and tier totals) to the real customer; the
+    points moved."""
     wallets = read_wallets(business_id, [source_id, target_id])
     source = wallets.get(source_id)
     if source is None:
         return 0  # the card never earned: nothing to move
+    _stage_tier_months(tx, business_id, source_id, target_id)
     policy = Policy.of(repo.get_settings(business_id))
     target = wallets.get(target_id)
     into, out = points.merge(target or points.empty_wallet(business_id, target_id), source, now)

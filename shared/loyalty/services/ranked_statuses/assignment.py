@@ -32,6 +32,7 @@ from loyalty.schemas.ranked_statuses import (
 from loyalty.services.customers import to_customer, visible_profile
 from loyalty.services.ranked_statuses.definitions import require_definition
 from loyalty.services.ranked_statuses.rules import with_statuses
+from loyalty.services.tiers.ladder import refuse_tier_code
 
 WRITE_ATTEMPTS = 3
 
@@ -133,6 +134,7 @@ def assign_status(principal: Principal, customer_id: str, code: str, body: Statu
     principal.require(BACK_OFFICE)
     catalog = repo.get_catalog(principal.business_id)
     require_definition(catalog, code)
+    refuse_tier_code(catalog, code)
     expires_at = _future(body.expires_at)
     actor = principal.as_actor_record()
     stored = _change_one(
@@ -147,6 +149,7 @@ def remove_status(principal: Principal, customer_id: str, code: str) -> Customer
     principal.require(BACK_OFFICE)
     catalog = repo.get_catalog(principal.business_id)
     require_definition(catalog, code)
+    refuse_tier_code(catalog, code)
     actor = principal.as_actor_record()
 
     def plan(profile: ProfileRecord) -> customers_repo.Write | None:
@@ -216,6 +219,7 @@ def bulk_assignments(principal: Principal, code: str, body: BulkAssignment) -> B
     bid = principal.business_id
     catalog = repo.get_catalog(bid)
     require_definition(catalog, code)
+    refuse_tier_code(catalog, code)
     definitions = catalog["definitions"]
     expires_at = _future(body.expires_at) if body.action == "assign" else None
     actor = principal.as_actor_record()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from loyalty.adapters import queues
-from loyalty.domain import ranked_statuses
+from loyalty.domain import ranked_statuses, tiers
 from loyalty.domain.clock import new_id, now_iso
 from loyalty.domain.errors import (
     Conflict,
@@ -35,6 +35,17 @@ from loyalty.schemas.ranked_statuses import (
 )
 
 CATALOG_ATTEMPTS = 3
+
+
+def _keeps_ladder(catalog: CatalogRecord, definitions: Mapping[str, Any]) -> None:
+    """A definition change or re-rank may not break the tier ladder: a tier given by a rule,
+    or thresholds that no longer rise as the rank improves (409 naming what breaks)."""
+    problems = tiers.ladder_problems((catalog.get("tiers") or {}).get("tiers") or [], definitions)
+    if problems:
+        raise Conflict(
+            "this change breaks the tier ladder: " + "; ".join(m for _, m in problems),
+            {"field": "tiers", "problems": [m for _, m in problems]},
+        )
 
 
 def job_view(item: Mapping[str, Any] | None) -> StatusJob | None:
@@ -85,6 +96,8 @@ class CatalogChange:
     job_kind: str | None = None
     job_codes: list[str] = field(default_factory=list)
     deleting: list[str] | None = None
+    tiers: dict[str, Any] | None = None
+    set_tiers: bool = False  # `tiers` replaces the ladder (None removes it)
 
 
 def change_catalog(
@@ -113,6 +126,7 @@ def change_catalog(
             "version": catalog["version"],
             "jobs": jobs,
             "deleting": catalog["deleting"] if change.deleting is None else change.deleting,
+            "tiers": change.tiers if change.set_tiers else catalog.get("tiers"),
         }
         try:
             stored["version"] = repo.save_catalog(business_id, stored, job)
@@ -223,6 +237,7 @@ def patch_definition(principal: Principal, code: str, body: StatusDefinitionPatc
             return None
         after["updated_at"] = now_iso()
         definitions[code] = cast(StatusDefinitionRecord, after)
+        _keeps_ladder(catalog, definitions)
         if after.get("rule") != before.get("rule"):
             # The evaluation walk also refreshes every holder's order, so a rank change rides along.
             return CatalogChange(definitions, "evaluate", [code])
@@ -244,6 +259,11 @@ def delete_definition(principal: Principal, code: str) -> StatusJob:
 
     def mutate(catalog: CatalogRecord) -> CatalogChange:
         require_definition(catalog, code)
+        if code in tiers.codes_of(catalog.get("tiers")):
+            raise Conflict(
+                f"status {code} is a tier; take it out of the ladder (PUT /v1/tiers) first",
+                {"field": "code", "code": code},
+            )
         definitions = {c: d for c, d in catalog["definitions"].items() if c != code}
         return CatalogChange(definitions, "delete", [code], sorted({*catalog["deleting"], code}))
 
@@ -277,6 +297,7 @@ def reorder(principal: Principal, body: StatusOrder) -> StatusCatalog:
         for rank, code in enumerate(body.codes, start=1):
             if code in moved:
                 definitions[code]["rank"], definitions[code]["updated_at"] = rank, at
+        _keeps_ladder(catalog, definitions)
         return CatalogChange(definitions, "rerank", moved)
 
     change_catalog(principal.business_id, principal.as_actor_record(), mutate)

@@ -20,6 +20,7 @@ from loyalty.schemas.ranked_statuses import (
 from loyalty.services.ranked_statuses.assignment import plan_remove, rewrite_profiles
 from loyalty.services.ranked_statuses.definitions import CatalogChange, change_catalog
 from loyalty.services.ranked_statuses.rules import apply_rules, order_is_current, with_statuses
+from loyalty.services.tiers import evaluation
 
 PAGE_SIZE = 500
 # A job step stops and re-queues itself when less than this is left of the invocation.
@@ -38,6 +39,9 @@ def run_job_step(message: Mapping[str, Any], time_left_ms: Callable[[], int]) ->
     if job is None or job["state"] in ("completed", "failed"):
         return
     kind, codes = job["kind"], list(job["codes"])
+    if kind == "tiers":
+        evaluation.run_step(step, time_left_ms)
+        return
     partitions = [s.value for s in statuses_where("holds_statuses")] if kind == "evaluate" else codes
     pages = 0
     while step.position < len(partitions):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from loyalty.domain.records import SubscriptionRecord
 from loyalty.domain.webhooks import signing
 from loyalty.domain.webhooks.events import WebhookEvent
 from loyalty.domain.webhooks.targets import Target, UnsafeTarget, check_target
-from loyalty.observability import logger
+from loyalty.observability import WEBHOOK_DELIVERIES, count, logger
 from loyalty.repository import webhooks as repo
 
 # Deliveries in flight at once per function instance; I/O bound, so threads are cheap.
@@ -193,6 +194,8 @@ def deliver_all(deliveries: list[Delivery]) -> set[str]:
         if ready:
             logs.append(pool.submit(_log, ready))
         wait(logs)
+    for state, n in Counter(d.state for d in deliveries).items():
+        count(WEBHOOK_DELIVERIES, n, state)
     return {d.source for d in deliveries if not d.handed_off}
 
 

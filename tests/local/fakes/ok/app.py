@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from typing import Any
 
 
@@ -30,6 +32,8 @@ def queue_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = []
     for record in event["Records"]:
         _record("sqs", body=record["body"], receives=record["attributes"].get("ApproximateReceiveCount"))
+        if record["body"].startswith("sleep:"):  # keeps the stack busy for that long
+            time.sleep(float(record["body"].split(":", 1)[1]))
         if "poison" in record["body"]:
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
@@ -56,5 +60,35 @@ def echo_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "isBase64Encoded": event["isBase64Encoded"],
         "headers": event["headers"],
         "cookies": event.get("cookies"),
+    }
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(seen)}
+
+
+_invocations = 0  # module state: survives between invocations in one container
+
+
+def container_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Says which container ran it; `?sleep=S`, `?crash=1` (the process exits) and `?aws=N`
+    (N DynamoDB requests) shape the invocation."""
+    global _invocations
+    _invocations += 1
+    query = event.get("queryStringParameters") or {}
+    if "crash" in query:
+        os._exit(3)
+    if "sleep" in query:
+        time.sleep(float(query["sleep"]))
+    if "aws" in query:
+        import boto3
+
+        client = boto3.client("dynamodb")
+        for _ in range(int(query["aws"])):
+            client.describe_table(TableName=os.environ["TABLE_NAME"])
+    names = ("TABLE_NAME", "AWS_ENDPOINT_URL", "LOYALTY_LOCAL_STACK", "FAKE_RECORD_FILE")
+    seen = {
+        "pid": os.getpid(),
+        "invocations": _invocations,
+        "environment": {name: os.environ.get(name) for name in names},
+        "sys_path": sys.path,
+        "remaining_ms": context.get_remaining_time_in_millis(),
     }
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(seen)}
