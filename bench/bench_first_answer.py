@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, moto_server
+from bench.common import Figure, lambda_environment, moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
@@ -173,6 +173,72 @@ def _run(body: str, env: dict[str, str]) -> tuple[float, Any]:
     return best, answer
 
 
+def _base_env(endpoint: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_")},
+        "PYTHONPATH": str(ROOT / "shared"),
+        "AWS_ENDPOINT_URL": endpoint,
+        "POWERTOOLS_SERVICE_NAME": "loyalty",
+        "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+
+
+def _import_shares(body: str, env: dict[str, str]) -> list[tuple[str, float]]:
+    """Where a fresh process's imports go, by top-level package: the self time `python -X
+    importtime` reports for each module, summed (fastest of the runs per module)."""
+    best: dict[str, float] = {}
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", _PROBE.format(body=body)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
+        for line in out.stderr.splitlines():
+            if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
+                continue
+            own, _, name = (part.strip() for part in line[len("import time:") :].split("|"))
+            best[name] = min(best.get(name, float("inf")), int(own) / 1e6)
+    shares: dict[str, float] = {}
+    for name, seconds in best.items():
+        top = name.split(".")[0]
+        shares[top] = shares.get(top, 0.0) + seconds
+    return sorted(shares.items(), key=lambda kv: -kv[1])
+
+
+def breakdown(function: str = "customers") -> list[Figure]:
+    """Informational: the import time of one function and of the baseline, by package."""
+    from local import template as tpl
+    from local.harness import served_aws
+
+    figures = []
+    with moto_server() as endpoint, served_aws(endpoint, "cold") as aws:
+        spec = next(s for s in tpl.functions(tpl.load(), aws.refs) if s.code_uri.name == function)
+        env = {**_base_env(endpoint), **spec.environment, **lambda_environment(spec.code_uri)}
+        # Unknown ids: the answer (404) does not matter, only what the process imports.
+        unknown = dict.fromkeys(("customer", "card", "import", "imported", "imported_version"), "1")
+        probe = next(p for p in _probes(unknown) if p.function == function)
+        body = _FUNCTION.format(path=str(ROOT / "functions" / function / "app.py"), event=_event(probe))
+        baseline = dict(_import_shares(_BASELINE.format(table=aws.table_name, pk="B#x"), env))
+        for package, seconds in _import_shares(body, env)[:12]:
+            extra = seconds - baseline.get(package, 0.0)
+            figures.append(
+                Figure(
+                    f"import of {function}, {package} (baseline {baseline.get(package, 0.0) * 1000:.0f} ms)",
+                    seconds * 1000,
+                    "info",
+                    None,
+                    True,
+                    f" ms ({extra * 1000:+.0f})",
+                )
+            )
+    return figures
+
+
 def measure() -> list[tuple[str, float, float, Any, int]]:
     """(function, candidate seconds, baseline seconds, answer status, expected status)."""
     from local import template as tpl
@@ -184,19 +250,11 @@ def measure() -> list[tuple[str, float, float, Any, int]]:
         environments = {
             spec.code_uri.resolve(): spec.environment for spec in tpl.functions(tpl.load(), aws.refs)
         }
-        base_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_")},
-            "PYTHONPATH": str(ROOT / "shared"),
-            "AWS_ENDPOINT_URL": endpoint,
-            "POWERTOOLS_SERVICE_NAME": "loyalty",
-            "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
+        base_env = _base_env(endpoint)
         baseline = _BASELINE.format(table=aws.table_name, pk=f"B#{BUSINESS}")
         for probe in _probes(seeded):
             folder = ROOT / "functions" / probe.function
-            env = {**base_env, **environments[folder.resolve()]}
+            env = {**base_env, **environments[folder.resolve()], **lambda_environment(folder)}
             base_s, _ = _run(baseline, base_env)  # adjacent in time to the candidate
             body = _FUNCTION.format(path=str(folder / "app.py"), event=_event(probe))
             seconds, answer = _run(body, env)
@@ -218,4 +276,4 @@ def run() -> list[Figure]:
                 " ms",
             )
         )
-    return figures
+    return figures + breakdown()

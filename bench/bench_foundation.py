@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import Figure, counted_stack
+from bench.common import Figure, counted_stack, lambda_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
@@ -90,6 +90,7 @@ def cold_start_figures() -> list[Figure]:
         base_s, base_rss = _measure(_BASELINE)  # adjacent in time to the candidate
         baselines.append((base_s, base_rss))
         env = environments.get(folder.resolve(), {})
+        env = {**env, **lambda_environment(folder)}
         seconds, rss = _measure(_MODULE.format(path=str(folder / "app.py"), extra=""), env)
         ratio = seconds / base_s
         name = f"cold init {folder.name}"
