@@ -37,8 +37,6 @@ def read_all(limit: int) -> tuple[list[str], list[int]]:
         page = merged_query(
             SHARDS,
             index="GSI2",
-            pk_attr="GSI2PK",
-            sk_attr="GSI2SK",
             limit=limit,
             cursor=cursor,
             list_id="LIST",
@@ -76,15 +74,11 @@ def test_merged_pages_are_ordered_with_no_duplicate_or_gap(aws: Aws, spread: str
 def test_an_empty_list_and_a_foreign_cursor(aws: Aws) -> None:
     assert read_all(10) == ([], [0])
     seed(aws, [(1, "a"), (2, "b")])
-    page = merged_query(
-        SHARDS, index="GSI2", pk_attr="GSI2PK", sk_attr="GSI2SK", limit=1, cursor=None, list_id="LIST"
-    )
+    page = merged_query(SHARDS, index="GSI2", limit=1, cursor=None, list_id="LIST")
     with pytest.raises(BadRequest):
         merged_query(
             SHARDS,
             index="GSI2",
-            pk_attr="GSI2PK",
-            sk_attr="GSI2SK",
             limit=1,
             cursor=page.next_cursor,
             list_id="OTHER",
@@ -130,8 +124,6 @@ def test_a_bounded_merged_list_returns_the_oldest_due_first(aws: Aws) -> None:
     page = merged_query(
         SHARDS,
         index="GSI2",
-        pk_attr="GSI2PK",
-        sk_attr="GSI2SK",
         limit=25,
         cursor=None,
         list_id="DUE",

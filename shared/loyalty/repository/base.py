@@ -383,8 +383,6 @@ def merged_query(
     pks: Sequence[str],
     *,
     index: str,
-    pk_attr: str,
-    sk_attr: str,
     limit: int,
     cursor: str | None,
     list_id: str,
@@ -403,6 +401,7 @@ def merged_query(
     that far says so without reading past it), until the page is known. A page of 50 from
     16 shards then reads about 1.3 items per item returned, in about two rounds.
     """
+    pk_attr, sk_attr = f"{index}PK", f"{index}SK"  # every index's keys are named after it
     after = decode_cursor(cursor, list_id)["after"]["S"] if cursor else None
     shards = [_Shard(pk) for pk in pks]
     found: list[dict[str, Any]] = []

@@ -342,8 +342,6 @@ def list_by_program_status(
     page = merged_query(
         keys.program_status_pks(business_id, status),
         index=keys.GSI2,
-        pk_attr="GSI2PK",
-        sk_attr="GSI2SK",
         limit=limit,
         cursor=cursor,
         list_id=f"B#{business_id}#PS#{status}",
@@ -375,8 +373,6 @@ def list_status_holders(
     return merged_query(
         keys.status_holder_pks(business_id, code),
         index=keys.GSI1,
-        pk_attr="GSI1PK",
-        sk_attr="GSI1SK",
         limit=limit,
         cursor=cursor,
         list_id=f"B#{business_id}#SC#{code}",

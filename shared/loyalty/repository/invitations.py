@@ -52,8 +52,6 @@ def due_customers(business_id: str, now: str, limit: int) -> list[ProfileRecord]
     page = merged_query(
         keys.invite_due_pks(business_id),
         index=keys.GSI3,
-        pk_attr="GSI3PK",
-        sk_attr="GSI3SK",
         limit=limit,
         cursor=None,
         list_id=f"B#{business_id}#INVITE_DUE",
