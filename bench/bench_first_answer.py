@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, lambda_environment, moto_server
+from bench.common import Figure, lambda_environment, layer_path, moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
@@ -176,7 +176,7 @@ def _run(body: str, env: dict[str, str]) -> tuple[float, Any]:
 def _base_env(endpoint: str) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_")},
-        "PYTHONPATH": str(ROOT / "shared"),
+        "PYTHONPATH": layer_path(),
         "AWS_ENDPOINT_URL": endpoint,
         "POWERTOOLS_SERVICE_NAME": "loyalty",
         "POWERTOOLS_METRICS_NAMESPACE": "Loyalty",

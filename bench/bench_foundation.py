@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import Figure, counted_stack, lambda_environment
+from bench.common import Figure, counted_stack, lambda_environment, layer_path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
@@ -58,7 +58,7 @@ def _measure(body: str, function_env: dict[str, str] | None = None) -> tuple[flo
     env = {
         **os.environ,
         **(function_env or {}),
-        "PYTHONPATH": str(ROOT / "shared"),
+        "PYTHONPATH": layer_path(),
         "TABLE_NAME": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "x",

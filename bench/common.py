@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -240,3 +244,16 @@ def lambda_environment(folder: Path) -> dict[str, str]:
         # Segments go to a local port nobody listens on (UDP: sent and forgotten, as on Lambda).
         "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
     }
+
+
+@lru_cache(maxsize=1)
+def layer_path() -> str:
+    """The layer's code as `sam build` ships it (shared/Makefile's layer-code: the package with
+    its bytecode compiled at build time), built once per run: a cold start on Lambda finds
+    that bytecode and compiles nothing. The dependencies are the virtualenv's, whose bytecode
+    pip compiled when it installed them."""
+    folder = tempfile.mkdtemp(prefix="loyalty-layer-")
+    atexit.register(shutil.rmtree, folder, True)
+    build = ["make", "-s", "-C", str(Path(__file__).resolve().parent.parent / "shared"), "layer-code"]
+    subprocess.run([*build, f"ARTIFACTS_DIR={folder}", f"PYTHON={sys.executable}"], check=True)
+    return str(Path(folder) / "python")
