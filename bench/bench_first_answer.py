@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, lambda_environment, layer_path, moto_server
+from bench.common import Figure, lambda_environment, last_json, layer_path, moto_server, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
@@ -160,15 +158,7 @@ def _run(body: str, env: dict[str, str]) -> tuple[float, Any]:
     best, answer = float("inf"), None
     for _ in range(RUNS):
         started = time.time()  # the process's start, as the caller sees it: spawn to answer
-        out = subprocess.run(
-            [sys.executable, "-c", _PROBE.format(body=body)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            cwd=ROOT,
-        )
-        data = json.loads(out.stdout.strip().splitlines()[-1])
+        data = last_json(run_python(_PROBE.format(body=body), env))
         best, answer = min(best, data["answered_at"] - started), data["answer"]
     return best, answer
 
@@ -190,14 +180,7 @@ def _import_shares(body: str, env: dict[str, str]) -> list[tuple[str, float]]:
     importtime` reports for each module, summed (fastest of the runs per module)."""
     best: dict[str, float] = {}
     for _ in range(3):
-        out = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", _PROBE.format(body=body)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            cwd=ROOT,
-        )
+        out = run_python(_PROBE.format(body=body), env, "-X", "importtime")
         for line in out.stderr.splitlines():
             if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
                 continue

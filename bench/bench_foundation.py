@@ -10,14 +10,11 @@ before each candidate, as the machine's speed drifts over a run. Peak RSS is a m
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-from bench.common import Figure, counted_stack, lambda_environment, layer_path
+from bench.common import Figure, counted_stack, lambda_environment, last_json, layer_path, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
@@ -68,15 +65,7 @@ def _measure(body: str, function_env: dict[str, str] | None = None) -> tuple[flo
     }
     times, rss = [], []
     for _ in range(RUNS):
-        out = subprocess.run(
-            [sys.executable, "-X", "frozen_modules=on", "-c", _PROBE.format(body=body)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            cwd=ROOT,
-        )
-        data = json.loads(out.stdout.strip().splitlines()[-1])
+        data = last_json(run_python(_PROBE.format(body=body), env, "-X", "frozen_modules=on"))
         times.append(data["seconds"])
         rss.append(data["max_rss_mb"])
     return min(times), statistics.median(rss)

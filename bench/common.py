@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import json
 import shutil
 import socket
 import subprocess
@@ -257,3 +258,17 @@ def layer_path() -> str:
     build = ["make", "-s", "-C", str(Path(__file__).resolve().parent.parent / "shared"), "layer-code"]
     subprocess.run([*build, f"ARTIFACTS_DIR={folder}", f"PYTHON={sys.executable}"], check=True)
     return str(Path(folder) / "python")
+
+
+def run_python(code: str, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter (this one's, with `flags`) running `code` from the repository root:
+    the cold-start benchmarks' unit of measure."""
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [sys.executable, *flags, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=root
+    )
+
+
+def last_json(out: subprocess.CompletedProcess[str]) -> Any:
+    """The JSON a probe printed last."""
+    return json.loads(out.stdout.strip().splitlines()[-1])
