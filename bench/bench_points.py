@@ -20,7 +20,7 @@ from bench.common import (
     Figure,
     ItemsRead,
     counted_stack,
-    moto_without_table_snapshots,
+    measured_run,
     scheduled_run_figures,
     seed,
 )
@@ -149,7 +149,6 @@ def _commands() -> list[Figure]:
 
 def _run_at(size: int) -> dict[str, int]:
     """`size` customers with wallets; EXPIRING of them hold a lot past its day."""
-    from local.runtime import invoke
     from loyalty.domain.clock import iso, now
 
     with counted_stack(f"bench-points-{size}") as (aws, counter):
@@ -165,15 +164,14 @@ def _run_at(size: int) -> dict[str, int]:
                 earned = at - timedelta(days=400 if i < EXPIRING else 20)
                 items += [_customer("bench", cid, iso(earned)), _wallet("bench", cid, earned)]
             seed(aws.table_name, items)
-            counter.reset()
-            items_read.reset()
-            with moto_without_table_snapshots():
-                report = invoke(aws.specs["PointsFunction"], {"run": "points"})
+            report, read, requests = measured_run(
+                aws.specs["PointsFunction"], {"run": "points"}, counter, items_read
+            )
             return {
                 "expired": report["expired_lots"],
                 "wallets": report["wallets"],
-                "items_read": items_read.total(),
-                "requests": counter.dynamodb(),
+                "items_read": read,
+                "requests": requests,
             }
         finally:
             items_read.close()

@@ -19,32 +19,12 @@ from bench.common import (
     Figure,
     ItemsRead,
     counted_stack,
-    moto_without_table_snapshots,
+    measured_run,
     scheduled_run_figures,
     seed,
 )
+from tests.support.tiers import LADDER, POINTS_SETTINGS
 
-LADDER = {
-    "basis": "eligible_spend",
-    "window_months": 12,
-    "retention": "anniversary",
-    "retention_months": 12,
-    "downgrade": "one_down",
-    "tiers": [
-        {"code": "bronze", "attain": 0, "maintain": 0},
-        {"code": "silver", "attain": 500, "maintain": 400},
-        {"code": "gold", "attain": 1000, "maintain": 800},
-    ],
-}
-POINTS = {
-    "points_per_unit": 1,
-    "rounding": "down",
-    "pending_days": 0,
-    "expiry": {"policy": "never"},
-    "return_policy": "allow_debt",
-    "reminder_days": [],
-    "time_zone": "Europe/Paris",
-}
 DUE = 200
 SIZES = (20_000, 2_000)
 DRY_RUN_SIZE = 10_000
@@ -52,7 +32,7 @@ DRY_RUN_TARGET = 0.1
 
 
 def _business(api: Any, business: str) -> None:
-    api.ok("PUT", "/v1/settings/points", POINTS, role="admin", business=business)
+    api.ok("PUT", "/v1/settings/points", POINTS_SETTINGS, role="admin", business=business)
     for rank, code in enumerate(("gold", "silver", "bronze"), start=1):
         body = {"code": code, "name": code.title(), "rank": rank, "customer_facing": True}
         api.ok("POST", "/v1/status-definitions", body, role="admin", business=business)
@@ -124,7 +104,6 @@ def _upgrade() -> list[Figure]:
 
 
 def _check_at(size: int) -> dict[str, int]:
-    from local.runtime import invoke
     from loyalty.domain.clock import now
 
     with counted_stack(f"bench-tiers-{size}") as (aws, counter):
@@ -141,17 +120,15 @@ def _check_at(size: int) -> dict[str, int]:
                 spend = 900 if i % 2 else 300  # half keep gold, half go one down
                 items += _customer("bench", i, spend, reached, "gold", at - timedelta(days=60))
             seed(aws.table_name, items)
-            counter.reset()
-            items_read.reset()
-            with moto_without_table_snapshots():
-                report = invoke(aws.specs["StatusesFunction"], {"run": "tier_check"})
+            event = {"run": "tier_check"}
+            report, read, requests = measured_run(aws.specs["StatusesFunction"], event, counter, items_read)
             return {
                 "checked": report["checked"],
                 "retained": report["retained"],
                 "downgraded": report["downgraded"],
                 "profiles_read": report["profiles_read"],
-                "items_read": items_read.total(),
-                "requests": counter.dynamodb(),
+                "items_read": read,
+                "requests": requests,
             }
         finally:
             items_read.close()
@@ -172,9 +149,12 @@ def _dry_run() -> dict[str, int]:
         seed(aws.table_name, items)
         raised = {
             **LADDER,
-            "tiers": [*LADDER["tiers"][:2], {"code": "gold", "attain": 1200, "maintain": 1000}],
+            "tiers": [
+                {"code": "bronze", "attain": 0, "maintain": 0},
+                {"code": "silver", "attain": 700, "maintain": 650},
+                {"code": "gold", "attain": 1200, "maintain": 1000},
+            ],
         }
-        raised["tiers"][1] = {"code": "silver", "attain": 700, "maintain": 650}
         api.ok("PUT", "/v1/tiers", raised, role="admin", business="bench")
         counter.reset()
         report = api.ok("POST", "/v1/tiers/evaluations", {"dry_run": True}, role="admin", business="bench")

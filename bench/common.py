@@ -272,3 +272,17 @@ def run_python(code: str, env: dict[str, str], *flags: str) -> subprocess.Comple
 def last_json(out: subprocess.CompletedProcess[str]) -> Any:
     """The JSON a probe printed last."""
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measured_run(
+    spec: Any, event: dict[str, Any], counter: RequestCounter, items_read: ItemsRead
+) -> tuple[dict[str, Any], int, int]:
+    """One scheduled run, counted from zero: its report, the items it read and its DynamoDB
+    requests (tables not snapshotted, see moto_without_table_snapshots)."""
+    from local.runtime import invoke
+
+    counter.reset()
+    items_read.reset()
+    with moto_without_table_snapshots():
+        report = invoke(spec, event)
+    return report, items_read.total(), counter.dynamodb()

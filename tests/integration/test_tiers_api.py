@@ -15,35 +15,14 @@ from local.runtime import invoke
 from local.webhook_receiver import Receiver
 from tests.support import Api, Aws, table_items
 from tests.support.points import purchase
+from tests.support.tiers import LADDER, POINTS_SETTINGS
 from tests.support.webhooks import Dispatch, subscribe
-
-POINTS = {
-    "points_per_unit": 1,
-    "rounding": "down",
-    "pending_days": 0,
-    "expiry": {"policy": "never"},
-    "return_policy": "allow_debt",
-    "reminder_days": [],
-    "time_zone": "Europe/Paris",
-}
-LADDER = {
-    "basis": "eligible_spend",
-    "window_months": 12,
-    "retention": "anniversary",
-    "retention_months": 12,
-    "downgrade": "one_down",
-    "tiers": [
-        {"code": "gold", "attain": 1000, "maintain": 800},
-        {"code": "bronze", "attain": 0, "maintain": 0},
-        {"code": "silver", "attain": 500, "maintain": 400},
-    ],
-}
 
 
 @pytest.fixture
 def ladder(api: Api) -> None:
     """Points settings, three statuses (gold best, with a points multiplier) and the ladder."""
-    api.ok("PUT", "/v1/settings/points", POINTS, role="admin")
+    api.ok("PUT", "/v1/settings/points", POINTS_SETTINGS, role="admin")
     for code, rank, modifiers in (
         ("gold", 1, {"tier_points_multiplier": 2}),
         ("silver", 2, {}),
